@@ -1,0 +1,906 @@
+//! `/api/{session}/groups...`: HTTP only. Parse and validate input into typed values, call the
+//! group service, shape the answer.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::extract::{Json, Path, Query};
+use super::{field_err, AppState, Errors};
+use crate::error::{ApiError, ApiResult};
+use crate::groups::model::{
+    GroupInfo, GroupParticipant, Picture, MAX_DESCRIPTION_CHARS, MAX_PARTICIPANTS,
+    MAX_SUBJECT_CHARS,
+};
+use crate::groups::rules::{Op, ParticipantResult, Setting};
+use crate::groups::service::GroupService;
+use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
+use crate::sessions::Session;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_group, list_groups))
+        .routes(routes!(count_groups))
+        .routes(routes!(join_info))
+        .routes(routes!(join_group))
+        .routes(routes!(refresh_groups))
+        .routes(routes!(get_group, delete_group))
+        .routes(routes!(leave_group))
+        .routes(routes!(set_subject))
+        .routes(routes!(set_description))
+        .routes(routes!(get_picture, set_picture, delete_picture))
+        .routes(routes!(picture_file))
+        .routes(routes!(get_info_admin_only, set_info_admin_only))
+        .routes(routes!(get_messages_admin_only, set_messages_admin_only))
+        .routes(routes!(get_member_add_mode, set_member_add_mode))
+        .routes(routes!(get_membership_approval, set_membership_approval))
+        .routes(routes!(get_participants))
+        .routes(routes!(get_participants_v2))
+        .routes(routes!(add_participants))
+        .routes(routes!(remove_participants))
+        .routes(routes!(promote))
+        .routes(routes!(demote))
+        .routes(routes!(join_requests))
+        .routes(routes!(approve_requests))
+        .routes(routes!(reject_requests))
+        .routes(routes!(get_invite_code))
+        .routes(routes!(revoke_invite_code))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SessionPath {
+    /// Session name.
+    #[param(example = "default")]
+    pub session: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GroupPath {
+    /// Session name.
+    #[param(example = "default")]
+    pub session: String,
+    /// Group id.
+    #[param(example = "120363000000000001@g.us")]
+    id: String,
+}
+
+/// The session, WORKING; or 400 / 422.
+pub(super) fn working(state: &AppState, name: &str) -> ApiResult<Arc<Session>> {
+    let name = SessionName::parse(name).map_err(|e| field_err("session", e))?;
+    let s = state.registry.require(&name)?;
+    s.require_working()?;
+    Ok(s)
+}
+
+fn group_path(state: &AppState, p: &GroupPath) -> ApiResult<(Arc<Session>, GroupId)> {
+    let s = working(state, &p.session)?;
+    let id = GroupId::parse(&p.id).map_err(|e| field_err("id", e))?;
+    Ok((s, id))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[schema(example = json!({"id": "22222222222@c.us"}))]
+pub struct ParticipantRef {
+    pub id: String,
+}
+
+fn contact_ids(list: &[ParticipantRef]) -> ApiResult<Vec<ContactId>> {
+    if list.len() > MAX_PARTICIPANTS {
+        return Err(ApiError::bad_request(format!(
+            "participants: at most {MAX_PARTICIPANTS} ids per request"
+        )));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            ContactId::parse(&p.id).map_err(|e| field_err(&format!("participants[{i}].id"), e))
+        })
+        .collect()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Team", "participants": [{"id": "22222222222@c.us"}]}))]
+pub struct CreateGroupRequest {
+    /// The subject, 1-100 characters after trimming.
+    pub name: String,
+    #[serde(default)]
+    pub participants: Vec<ParticipantRef>,
+}
+
+fn subject_of(field: &str, s: &str) -> ApiResult<String> {
+    let t = s.trim();
+    let n = t.chars().count();
+    if n == 0 || n > MAX_SUBJECT_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "{field}: must be 1-{MAX_SUBJECT_CHARS} characters after trimming (got {n})"
+        )));
+    }
+    Ok(t.to_owned())
+}
+
+/// Create a group; the session's account becomes its superadmin.
+#[utoipa::path(post, path = "/api/{session}/groups", tag = "Groups", params(SessionPath),
+    request_body = CreateGroupRequest,
+    responses((status = 201, description = "The new group", body = GroupInfo), Errors))]
+async fn create_group(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+    Json(body): Json<CreateGroupRequest>,
+) -> ApiResult<(StatusCode, Json<GroupInfo>)> {
+    let s = working(&state, &p.session)?;
+    let subject = subject_of("name", &body.name)?;
+    let ids = contact_ids(&body.participants)?;
+    let g = state.groups.create(&s, subject, ids).await?;
+    Ok((StatusCode::CREATED, Json(g.info(&s.me_id(), true))))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    /// `id` or `subject`.
+    sort_by: Option<String>,
+    /// `asc` or `desc`.
+    sort_order: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
+    /// `participants` leaves the participants out.
+    exclude: Option<String>,
+}
+
+fn number(field: &str, v: &Option<String>) -> ApiResult<Option<usize>> {
+    v.as_deref()
+        .map(|s| {
+            s.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "{field}: expected a non-negative integer, got {s:?}"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// The groups the session's account is in.
+#[utoipa::path(get, path = "/api/{session}/groups", tag = "Groups", params(SessionPath, ListQuery),
+    responses((status = 200, body = Vec<GroupInfo>), Errors))]
+async fn list_groups(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<GroupInfo>>> {
+    let s = working(&state, &p.session)?;
+    let by_subject = match q.sort_by.as_deref() {
+        None | Some("id") => false,
+        Some("subject") => true,
+        Some(o) => {
+            return Err(ApiError::bad_request(format!(
+                "sortBy: expected id or subject, got {o:?}"
+            )))
+        }
+    };
+    let desc = match q.sort_order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(o) => {
+            return Err(ApiError::bad_request(format!(
+                "sortOrder: expected asc or desc, got {o:?}"
+            )))
+        }
+    };
+    let with_participants = match q.exclude.as_deref() {
+        None | Some("") => true,
+        Some(list) if list.split(',').all(|e| e == "participants") => false,
+        Some(o) => {
+            return Err(ApiError::bad_request(format!(
+                "exclude: only \"participants\" can be excluded, got {o:?}"
+            )))
+        }
+    };
+    let limit = number("limit", &q.limit)?;
+    let offset = number("offset", &q.offset)?.unwrap_or(0);
+    let mut groups = state.groups.list(&s)?;
+    if by_subject {
+        groups.sort_by(|a, b| a.subject.cmp(&b.subject).then_with(|| a.id.cmp(&b.id)));
+    }
+    if desc {
+        groups.reverse();
+    }
+    let me = s.me_id();
+    let out = groups
+        .iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|g| g.info(&me, with_participants))
+        .collect();
+    Ok(Json(out))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Count {
+    count: usize,
+}
+
+/// How many groups the session's account is in.
+#[utoipa::path(get, path = "/api/{session}/groups/count", tag = "Groups", params(SessionPath),
+    responses((status = 200, body = Count, example = json!({"count": 3})), Errors))]
+async fn count_groups(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+) -> ApiResult<Json<Count>> {
+    let s = working(&state, &p.session)?;
+    Ok(Json(Count {
+        count: s.store.group_count(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CodeQuery {
+    /// The invite code or the invite URL.
+    #[param(example = "https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv")]
+    code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "120363000000000001@g.us", "subject": "Team", "description": "", "size": 2, "participants": [{"id": "11111111111@c.us", "role": "superadmin"}]}))]
+pub struct JoinInfo {
+    id: String,
+    subject: String,
+    description: String,
+    size: usize,
+    participants: Vec<GroupParticipant>,
+}
+
+fn invite_code(field: &str, s: Option<&str>) -> ApiResult<InviteCode> {
+    let s = s.ok_or_else(|| ApiError::bad_request(format!("{field}: required")))?;
+    InviteCode::parse(s).map_err(|e| field_err(field, e))
+}
+
+/// Preview the group an invite code leads to, without joining.
+#[utoipa::path(get, path = "/api/{session}/groups/join-info", tag = "Groups", params(SessionPath, CodeQuery),
+    responses((status = 200, body = JoinInfo), Errors))]
+async fn join_info(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+    Query(q): Query<CodeQuery>,
+) -> ApiResult<Json<JoinInfo>> {
+    working(&state, &p.session)?;
+    let code = invite_code("code", q.code.as_deref())?;
+    let g = state.groups.by_invite(&code)?;
+    Ok(Json(JoinInfo {
+        id: g.id.to_string(),
+        subject: g.subject.clone(),
+        description: g.description.clone(),
+        size: g.participants.len(),
+        participants: g.participants_view(),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"code": "https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv"}))]
+pub struct JoinRequestBody {
+    /// The invite code or the invite URL.
+    code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "120363000000000001@g.us"}))]
+pub struct JoinAnswer {
+    id: String,
+}
+
+/// Join a group by invite code (a join request instead when approval is on).
+#[utoipa::path(post, path = "/api/{session}/groups/join", tag = "Groups", params(SessionPath),
+    request_body = JoinRequestBody, responses((status = 200, body = JoinAnswer), Errors))]
+async fn join_group(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+    Json(body): Json<JoinRequestBody>,
+) -> ApiResult<Json<JoinAnswer>> {
+    let s = working(&state, &p.session)?;
+    let code = invite_code("code", Some(&body.code))?;
+    let g = state.groups.by_invite(&code)?;
+    state.groups.mutate(&s, &g.id, Op::Join(code)).await?;
+    Ok(Json(JoinAnswer {
+        id: g.id.to_string(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"success": true}))]
+pub struct Success {
+    success: bool,
+}
+
+/// Refresh the groups (nothing to refresh in the LOCAL engine).
+#[utoipa::path(post, path = "/api/{session}/groups/refresh", tag = "Groups", params(SessionPath),
+    responses((status = 200, body = Success), Errors))]
+async fn refresh_groups(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+) -> ApiResult<Json<Success>> {
+    working(&state, &p.session)?;
+    Ok(Json(Success { success: true }))
+}
+
+/// One group.
+#[utoipa::path(get, path = "/api/{session}/groups/{id}", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = GroupInfo), Errors))]
+async fn get_group(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<GroupInfo>> {
+    let (s, id) = group_path(&state, &p)?;
+    let g = state.groups.load(&s, &id)?;
+    Ok(Json(g.info(&s.me_id(), true)))
+}
+
+/// Delete the group (admins only): everyone is removed, then the group is gone.
+#[utoipa::path(delete, path = "/api/{session}/groups/{id}", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = Success), Errors))]
+async fn delete_group(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<Success>> {
+    let (s, id) = group_path(&state, &p)?;
+    state.groups.mutate(&s, &id, Op::Delete).await?;
+    Ok(Json(Success { success: true }))
+}
+
+/// Leave the group. If the last admin leaves, the longest-standing participant becomes admin.
+#[utoipa::path(post, path = "/api/{session}/groups/{id}/leave", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = Success), Errors))]
+async fn leave_group(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<Success>> {
+    let (s, id) = group_path(&state, &p)?;
+    state.groups.mutate(&s, &id, Op::Leave).await?;
+    Ok(Json(Success { success: true }))
+}
+
+async fn op_true(
+    state: &AppState,
+    p: &GroupPath,
+    op: impl FnOnce() -> ApiResult<Op>,
+) -> ApiResult<Json<bool>> {
+    let (s, id) = group_path(state, p)?;
+    let op = op()?;
+    state.groups.mutate(&s, &id, op).await?;
+    Ok(Json(true))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"subject": "New name"}))]
+pub struct SubjectBody {
+    subject: String,
+}
+
+/// Set the subject (1-100 characters). Returns `true`.
+#[utoipa::path(put, path = "/api/{session}/groups/{id}/subject", tag = "Groups", params(GroupPath),
+    request_body = SubjectBody, responses((status = 200, body = bool, example = json!(true)), Errors))]
+async fn set_subject(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<SubjectBody>,
+) -> ApiResult<Json<bool>> {
+    op_true(&state, &p, || {
+        Ok(Op::SetSubject(subject_of("subject", &b.subject)?))
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"description": "What this group is for"}))]
+pub struct DescriptionBody {
+    description: String,
+}
+
+/// Set the description (0-2048 characters; empty clears). Returns `true`.
+#[utoipa::path(put, path = "/api/{session}/groups/{id}/description", tag = "Groups", params(GroupPath),
+    request_body = DescriptionBody, responses((status = 200, body = bool, example = json!(true)), Errors))]
+async fn set_description(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<DescriptionBody>,
+) -> ApiResult<Json<bool>> {
+    op_true(&state, &p, || {
+        let n = b.description.chars().count();
+        if n > MAX_DESCRIPTION_CHARS {
+            return Err(ApiError::bad_request(format!(
+                "description: at most {MAX_DESCRIPTION_CHARS} characters (got {n})"
+            )));
+        }
+        Ok(Op::SetDescription(b.description))
+    })
+    .await
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"url": "https://example.com/picture.jpg"}))]
+pub struct PictureUrl {
+    url: Option<String>,
+}
+
+/// The group picture's URL, or null.
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/picture", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = PictureUrl), Errors))]
+async fn get_picture(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<PictureUrl>> {
+    let (s, id) = group_path(&state, &p)?;
+    let g = state.groups.load(&s, &id)?;
+    let url = GroupService::picture_path(s.name.as_str(), &g).map(|u| {
+        if u.starts_with('/') {
+            match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+                Some(host) => format!("http://{host}{u}"),
+                None => u,
+            }
+        } else {
+            u
+        }
+    });
+    Ok(Json(PictureUrl { url }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"file": {"mimetype": "image/jpeg", "url": "https://example.com/picture.jpg"}}))]
+pub struct PictureBody {
+    file: PictureFile,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PictureFile {
+    /// An external URL, kept as given.
+    url: Option<String>,
+    /// Base64 image bytes (at most 512 KiB decoded).
+    data: Option<String>,
+    /// image/jpeg or image/png.
+    mimetype: Option<String>,
+}
+
+const MAX_PICTURE_BYTES: usize = 512 * 1024;
+
+fn picture_of(f: PictureFile) -> ApiResult<Picture> {
+    match (f.url, f.data) {
+        (Some(url), None) => {
+            let u = reqwest::Url::parse(&url)
+                .map_err(|e| ApiError::bad_request(format!("file.url: not a valid URL ({e})")))?;
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err(ApiError::bad_request(
+                    "file.url: must be an http or https URL",
+                ));
+            }
+            Ok(Picture::Url(url))
+        }
+        (None, Some(data)) => {
+            let mimetype = f.mimetype.unwrap_or_default();
+            if !matches!(mimetype.as_str(), "image/jpeg" | "image/png") {
+                return Err(ApiError::bad_request(
+                    "file.mimetype: must be image/jpeg or image/png",
+                ));
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data.as_bytes())
+                .map_err(|_| ApiError::bad_request("file.data: not valid base64"))?;
+            if bytes.is_empty() || bytes.len() > MAX_PICTURE_BYTES {
+                return Err(ApiError::bad_request(
+                    "file.data: the image must be 1 byte to 512 KiB",
+                ));
+            }
+            Ok(Picture::Stored {
+                mimetype,
+                data_b64: data,
+            })
+        }
+        _ => Err(ApiError::bad_request(
+            "file: give exactly one of url or data",
+        )),
+    }
+}
+
+/// Set the group picture from a URL or base64 data.
+#[utoipa::path(put, path = "/api/{session}/groups/{id}/picture", tag = "Groups", params(GroupPath),
+    request_body = PictureBody, responses((status = 200, body = Success), Errors))]
+async fn set_picture(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<PictureBody>,
+) -> ApiResult<Json<Success>> {
+    let (s, id) = group_path(&state, &p)?;
+    let pic = picture_of(b.file)?;
+    state
+        .groups
+        .mutate(&s, &id, Op::SetPicture(Some(pic)))
+        .await?;
+    Ok(Json(Success { success: true }))
+}
+
+/// Remove the group picture.
+#[utoipa::path(delete, path = "/api/{session}/groups/{id}/picture", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = Success), Errors))]
+async fn delete_picture(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<Success>> {
+    let (s, id) = group_path(&state, &p)?;
+    state.groups.mutate(&s, &id, Op::SetPicture(None)).await?;
+    Ok(Json(Success { success: true }))
+}
+
+/// The stored picture's bytes.
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/picture/file", tag = "Groups", params(GroupPath),
+    responses((status = 200, description = "The image", content_type = "image/jpeg", body = Vec<u8>), Errors))]
+async fn picture_file(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Response> {
+    let (s, id) = group_path(&state, &p)?;
+    let g = state.groups.load(&s, &id)?;
+    match g.picture {
+        Some(Picture::Stored { mimetype, data_b64 }) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data_b64.as_bytes())
+                .map_err(ApiError::internal)?;
+            Ok(([(header::CONTENT_TYPE, mimetype)], bytes).into_response())
+        }
+        _ => Err(ApiError::not_found(
+            "picture_not_found",
+            format!("group {id} has no stored picture"),
+        )),
+    }
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"adminsOnly": true}))]
+pub struct AdminsOnly {
+    admins_only: bool,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"membersCanAddNewMember": true}))]
+pub struct MemberAddMode {
+    members_can_add_new_member: bool,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"newMembersApprovalRequired": true}))]
+pub struct MembershipApproval {
+    new_members_approval_required: bool,
+}
+
+async fn setting(state: &AppState, p: &GroupPath, which: Setting) -> ApiResult<bool> {
+    let (s, id) = group_path(state, p)?;
+    Ok(which.get(&state.groups.load(&s, &id)?.settings))
+}
+
+/// Whether only admins may change the group info.
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/settings/security/info-admin-only", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = AdminsOnly), Errors))]
+async fn get_info_admin_only(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<AdminsOnly>> {
+    Ok(Json(AdminsOnly {
+        admins_only: setting(&state, &p, Setting::InfoAdminOnly).await?,
+    }))
+}
+
+/// Only admins may change the group info (admins only). Returns `true`.
+#[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/info-admin-only", tag = "Groups", params(GroupPath),
+    request_body = AdminsOnly, responses((status = 200, body = bool, example = json!(true)), Errors))]
+async fn set_info_admin_only(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<AdminsOnly>,
+) -> ApiResult<Json<bool>> {
+    op_true(&state, &p, || {
+        Ok(Op::SetSetting(Setting::InfoAdminOnly, b.admins_only))
+    })
+    .await
+}
+
+/// Whether only admins may send messages.
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/settings/security/messages-admin-only", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = AdminsOnly), Errors))]
+async fn get_messages_admin_only(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<AdminsOnly>> {
+    Ok(Json(AdminsOnly {
+        admins_only: setting(&state, &p, Setting::MessagesAdminOnly).await?,
+    }))
+}
+
+/// Only admins may send messages (admins only). Returns `true`.
+#[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/messages-admin-only", tag = "Groups", params(GroupPath),
+    request_body = AdminsOnly, responses((status = 200, body = bool, example = json!(true)), Errors))]
+async fn set_messages_admin_only(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<AdminsOnly>,
+) -> ApiResult<Json<bool>> {
+    op_true(&state, &p, || {
+        Ok(Op::SetSetting(Setting::MessagesAdminOnly, b.admins_only))
+    })
+    .await
+}
+
+/// Whether members may add new members.
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/settings/security/member-add-mode", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = MemberAddMode), Errors))]
+async fn get_member_add_mode(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<MemberAddMode>> {
+    Ok(Json(MemberAddMode {
+        members_can_add_new_member: setting(&state, &p, Setting::MembersCanAdd).await?,
+    }))
+}
+
+/// Let members add new members (admins only). Returns `true`.
+#[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/member-add-mode", tag = "Groups", params(GroupPath),
+    request_body = MemberAddMode, responses((status = 200, body = bool, example = json!(true)), Errors))]
+async fn set_member_add_mode(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<MemberAddMode>,
+) -> ApiResult<Json<bool>> {
+    op_true(&state, &p, || {
+        Ok(Op::SetSetting(
+            Setting::MembersCanAdd,
+            b.members_can_add_new_member,
+        ))
+    })
+    .await
+}
+
+/// Whether new members need an admin's approval.
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/settings/security/membership-approval", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = MembershipApproval), Errors))]
+async fn get_membership_approval(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<MembershipApproval>> {
+    Ok(Json(MembershipApproval {
+        new_members_approval_required: setting(&state, &p, Setting::ApprovalRequired).await?,
+    }))
+}
+
+/// Require an admin's approval for new members (admins only). Returns `true`.
+#[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/membership-approval", tag = "Groups", params(GroupPath),
+    request_body = MembershipApproval, responses((status = 200, body = bool, example = json!(true)), Errors))]
+async fn set_membership_approval(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<MembershipApproval>,
+) -> ApiResult<Json<bool>> {
+    op_true(&state, &p, || {
+        Ok(Op::SetSetting(
+            Setting::ApprovalRequired,
+            b.new_members_approval_required,
+        ))
+    })
+    .await
+}
+
+async fn participants(state: &AppState, p: &GroupPath) -> ApiResult<Json<Vec<GroupParticipant>>> {
+    let (s, id) = group_path(state, p)?;
+    Ok(Json(state.groups.load(&s, &id)?.participants_view()))
+}
+
+/// The participants with their roles.
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/participants", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = Vec<GroupParticipant>), Errors))]
+async fn get_participants(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<Vec<GroupParticipant>>> {
+    participants(&state, &p).await
+}
+
+/// The participants with their roles (same normalised shape).
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/participants/v2", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = Vec<GroupParticipant>), Errors))]
+async fn get_participants_v2(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<Vec<GroupParticipant>>> {
+    participants(&state, &p).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"participants": [{"id": "22222222222@c.us"}]}))]
+pub struct ParticipantsBody {
+    participants: Vec<ParticipantRef>,
+}
+
+async fn batch(
+    state: &AppState,
+    p: &GroupPath,
+    body: &ParticipantsBody,
+    op: fn(Vec<ContactId>) -> Op,
+) -> ApiResult<Json<Vec<ParticipantResult>>> {
+    let (s, id) = group_path(state, p)?;
+    let ids = contact_ids(&body.participants)?;
+    if ids.is_empty() {
+        return Err(ApiError::bad_request(
+            "participants: name at least one participant",
+        ));
+    }
+    let outcome = state.groups.mutate(&s, &id, op(ids)).await?;
+    Ok(Json(outcome.results))
+}
+
+/// Add participants (admins; or any member with membersCanAddNewMember).
+#[utoipa::path(post, path = "/api/{session}/groups/{id}/participants/add", tag = "Groups", params(GroupPath),
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors))]
+async fn add_participants(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<ParticipantsBody>,
+) -> ApiResult<Json<Vec<ParticipantResult>>> {
+    batch(&state, &p, &b, Op::Add).await
+}
+
+/// Remove participants (admins only; never the superadmin).
+#[utoipa::path(post, path = "/api/{session}/groups/{id}/participants/remove", tag = "Groups", params(GroupPath),
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors))]
+async fn remove_participants(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<ParticipantsBody>,
+) -> ApiResult<Json<Vec<ParticipantResult>>> {
+    batch(&state, &p, &b, Op::Remove).await
+}
+
+/// Promote participants to admins (admins only).
+#[utoipa::path(post, path = "/api/{session}/groups/{id}/admin/promote", tag = "Groups", params(GroupPath),
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors))]
+async fn promote(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<ParticipantsBody>,
+) -> ApiResult<Json<Vec<ParticipantResult>>> {
+    batch(&state, &p, &b, Op::Promote).await
+}
+
+/// Demote admins to participants (admins only; never the superadmin).
+#[utoipa::path(post, path = "/api/{session}/groups/{id}/admin/demote", tag = "Groups", params(GroupPath),
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors))]
+async fn demote(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<ParticipantsBody>,
+) -> ApiResult<Json<Vec<ParticipantResult>>> {
+    batch(&state, &p, &b, Op::Demote).await
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"requesterId": "33333333333@c.us", "addedById": null, "requestMethod": "invite_link", "timestamp": 1763769600}))]
+pub struct JoinRequestInfo {
+    requester_id: String,
+    added_by_id: Option<String>,
+    request_method: String,
+    timestamp: u64,
+}
+
+/// Pending join requests (admins only).
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/participants/join-requests", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = Vec<JoinRequestInfo>), Errors))]
+async fn join_requests(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<Vec<JoinRequestInfo>>> {
+    let (s, id) = group_path(&state, &p)?;
+    let g = state.groups.load(&s, &id)?;
+    if !g.role_of(&s.me_id()).is_some_and(|r| r.is_admin()) {
+        return Err(ApiError::Forbidden {
+            message: "only admins can list join requests".into(),
+            code: "not_admin",
+        });
+    }
+    Ok(Json(
+        g.join_requests
+            .iter()
+            .map(|r| JoinRequestInfo {
+                requester_id: r.requester.to_string(),
+                added_by_id: r.added_by.as_ref().map(ToString::to_string),
+                request_method: r.method.clone(),
+                timestamp: r.timestamp,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"requesterId": "33333333333@c.us", "success": true}))]
+pub struct RequestResult {
+    requester_id: String,
+    success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<crate::groups::rules::ResultError>,
+}
+
+fn request_results(r: Json<Vec<ParticipantResult>>) -> Json<Vec<RequestResult>> {
+    Json(
+        r.0.into_iter()
+            .map(|r| RequestResult {
+                requester_id: r.id,
+                success: r.success,
+                error: r.error,
+            })
+            .collect(),
+    )
+}
+
+/// Approve join requests (admins only).
+#[utoipa::path(post, path = "/api/{session}/groups/{id}/participants/join-requests/approve", tag = "Groups", params(GroupPath),
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<RequestResult>), Errors))]
+async fn approve_requests(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<ParticipantsBody>,
+) -> ApiResult<Json<Vec<RequestResult>>> {
+    Ok(request_results(batch(&state, &p, &b, Op::Approve).await?))
+}
+
+/// Reject join requests (admins only).
+#[utoipa::path(post, path = "/api/{session}/groups/{id}/participants/join-requests/reject", tag = "Groups", params(GroupPath),
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<RequestResult>), Errors))]
+async fn reject_requests(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+    Json(b): Json<ParticipantsBody>,
+) -> ApiResult<Json<Vec<RequestResult>>> {
+    Ok(request_results(batch(&state, &p, &b, Op::Reject).await?))
+}
+
+/// The invite code (admins only).
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/invite-code", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = String, example = json!("AbCdEfGhIjKlMnOpQrStUv")), Errors))]
+async fn get_invite_code(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<String>> {
+    let (s, id) = group_path(&state, &p)?;
+    let g = state.groups.load(&s, &id)?;
+    if !g.role_of(&s.me_id()).is_some_and(|r| r.is_admin()) {
+        return Err(ApiError::Forbidden {
+            message: "only admins can read the invite code".into(),
+            code: "not_admin",
+        });
+    }
+    Ok(Json(g.invite.to_string()))
+}
+
+/// Revoke the invite code (admins only): the old one stops working; answers the new one.
+#[utoipa::path(post, path = "/api/{session}/groups/{id}/invite-code/revoke", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = String, example = json!("AbCdEfGhIjKlMnOpQrStUv")), Errors))]
+async fn revoke_invite_code(
+    State(state): State<AppState>,
+    Path(p): Path<GroupPath>,
+) -> ApiResult<Json<String>> {
+    let (s, id) = group_path(&state, &p)?;
+    let code = InviteCode::random();
+    state
+        .groups
+        .mutate(&s, &id, Op::RevokeInvite(code.clone()))
+        .await?;
+    Ok(Json(code.to_string()))
+}

@@ -1,0 +1,239 @@
+//! The HTTP surface: router, OpenAPI document, auth, error fallbacks, Swagger UI.
+
+pub mod events;
+pub mod extract;
+pub mod groups;
+pub mod server;
+pub mod sessions;
+pub mod webhooks;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use sha2::{Digest, Sha512};
+use subtle::ConstantTimeEq;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::{ApiError, ErrorBody, InternalFault};
+use crate::groups::service::GroupService;
+use crate::ids::IdError;
+use crate::sessions::Registry;
+
+/// Everything a handler needs: cheap handles, cloned per request.
+#[derive(Clone)]
+pub struct AppState {
+    /// Sessions and their stores; shared by the API, the group service and the dispatcher.
+    pub registry: Arc<Registry>,
+    /// The one write path for group state.
+    pub groups: Arc<GroupService>,
+    /// The API key check; `Arc` because it is read-only and shared by every request.
+    pub auth: Arc<Auth>,
+    /// Start time, for `/api/server/status`.
+    pub started: Instant,
+    pub started_ms: u64,
+    /// Health of the dispatcher: set by it, read by `/health`.
+    pub dispatcher: crate::webhooks::Handle,
+}
+
+/// How requests prove they may use the API.
+pub enum Auth {
+    Open,
+    /// sha512 of the key: comparing digests keeps the comparison constant-time and length-independent.
+    Key([u8; 64]),
+}
+
+impl Auth {
+    /// From a plain key or `sha512:<hex>`.
+    pub fn from_key(key: &str) -> Result<Self, String> {
+        if let Some(hex) = key.strip_prefix("sha512:") {
+            let bytes = decode_hex(hex)
+                .filter(|b| b.len() == 64)
+                .ok_or("WAHA_API_KEY: sha512: must be followed by 128 hex digits")?;
+            let mut d = [0u8; 64];
+            d.copy_from_slice(&bytes);
+            Ok(Self::Key(d))
+        } else {
+            Ok(Self::Key(Sha512::digest(key.as_bytes()).into()))
+        }
+    }
+
+    fn allows(&self, given: Option<&[u8]>) -> bool {
+        match self {
+            Auth::Open => true,
+            Auth::Key(want) => given.is_some_and(|g| {
+                let d: [u8; 64] = Sha512::digest(g).into();
+                bool::from(d.ct_eq(want))
+            }),
+        }
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+/// A 400 that names the field an id came from.
+pub fn field_err(field: &str, e: IdError) -> ApiError {
+    ApiError::bad_request(format!("{field}: {}", e.0))
+}
+
+/// The errors any session-scoped operation can answer with.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum Errors {
+    /// Invalid input; the message names the field.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// Missing or wrong API key.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The session's account lacks the right; the message names the rule.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// Unknown group, participant, code or delivery.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// Conflict: already a member, request pending, ...
+    #[response(status = 409)]
+    Conflict(ErrorBody),
+    /// Session missing (`session_not_found`) or not WORKING (`session_not_working`).
+    #[response(status = 422)]
+    Unprocessable(ErrorBody),
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "wagate", description = "A WAHA-compatible WhatsApp session gateway. Built-in engine LOCAL: groups live in the gateway's own store; every change is delivered to webhooks, signed and retried."),
+    modifiers(&Security),
+    security(("api_key" = [])),
+    tags(
+        (name = "Sessions", description = "Sessions: one account each, as WAHA"),
+        (name = "Groups", description = "Groups of a session's account"),
+        (name = "Events", description = "The session's event log and webhook deliveries"),
+        (name = "Server", description = "Server information"),
+    ),
+    components(schemas(ErrorBody))
+)]
+pub struct ApiDoc;
+
+/// The router's API routes together with the OpenAPI document generated from them.
+pub fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(server::router())
+        .merge(sessions::router())
+        .merge(groups::router())
+        .merge(events::router())
+        .merge(webhooks::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document as served (and committed as `openapi/openapi.json`).
+pub fn openapi_json() -> String {
+    let (_, doc) = api_parts();
+    doc.to_pretty_json().unwrap_or_default()
+}
+
+/// The whole app: API, Swagger UI, auth, limits, error shape for everything.
+pub fn app(state: AppState) -> Router {
+    let (api, doc) = api_parts();
+    let spec = doc.to_pretty_json().unwrap_or_default();
+    let api = api
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), require_key));
+    let spec_route = get(move || {
+        let spec = spec.clone();
+        async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                spec,
+            )
+        }
+    });
+    Router::new()
+        .merge(SwaggerUi::new("/swagger").url("/-json", doc))
+        .route("/", get(|| async { Redirect::temporary("/swagger/") }))
+        .route("/openapi.json", spec_route)
+        .merge(api.with_state(state))
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(middleware::from_fn(log_faults))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+}
+
+const OPEN_PATHS: &[&str] = &["/ping"];
+
+async fn require_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    req: Request,
+    next: Next,
+) -> Response {
+    if OPEN_PATHS.contains(&uri.path()) {
+        return next.run(req).await;
+    }
+    let from_query = uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("x-api-key=").map(|v| v.as_bytes().to_vec()))
+    });
+    let given = headers
+        .get("x-api-key")
+        .map(|v| v.as_bytes().to_vec())
+        .or(from_query);
+    if state.auth.allows(given.as_deref()) {
+        next.run(req).await
+    } else {
+        let msg = if given.is_some() {
+            "the API key is wrong"
+        } else {
+            "send the API key in the X-Api-Key header"
+        };
+        ApiError::Unauthorized(msg.into()).into_response()
+    }
+}
+
+/// Logs each internal fault once, with its detail; the client saw only a generic message.
+async fn log_faults(method: Method, uri: Uri, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    if let Some(InternalFault(detail)) = resp.extensions().get::<InternalFault>() {
+        tracing::error!(%method, path = %uri.path(), %detail, "request failed");
+    }
+    resp
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found("route_not_found", format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}

@@ -1,0 +1,272 @@
+//! `/api/sessions...`: create, list, configure, start and stop sessions, as WAHA.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::extract::{Json, Path, Query};
+use super::{field_err, AppState, Errors};
+use crate::error::{ApiError, ApiResult};
+use crate::events::Me;
+use crate::ids::SessionName;
+use crate::sessions::config::SessionConfig;
+use crate::sessions::{session_404, Session, Status};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_session, list_sessions))
+        .routes(routes!(get_session, update_session, delete_session))
+        .routes(routes!(start_session))
+        .routes(routes!(stop_session))
+        .routes(routes!(restart_session))
+        .routes(routes!(logout_session))
+        .routes(routes!(get_me))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EngineInfo {
+    #[schema(example = "LOCAL")]
+    engine: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Timestamps {
+    /// Unix ms of the last change.
+    activity: u64,
+}
+
+/// A session, as WAHA's SessionInfo.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"name": "default", "status": "WORKING", "config": {}, "me": {"id": "11111111111@c.us", "pushName": "default"}, "engine": {"engine": "LOCAL"}, "presence": null, "timestamps": {"activity": 1763769600000u64}, "assignedWorker": null}))]
+pub struct SessionInfo {
+    name: String,
+    status: Status,
+    config: SessionConfig,
+    me: Option<Me>,
+    engine: EngineInfo,
+    #[schema(value_type = Option<Object>)]
+    presence: Option<Value>,
+    timestamps: Timestamps,
+    #[schema(value_type = Option<String>)]
+    assigned_worker: Option<Value>,
+}
+
+fn info(state: &AppState, s: &Session) -> SessionInfo {
+    let rec = s.record();
+    SessionInfo {
+        name: rec.name,
+        status: rec.status,
+        config: rec.config,
+        me: (rec.status == Status::Working).then_some(rec.me),
+        engine: EngineInfo {
+            engine: state.registry.environment.engine.clone(),
+        },
+        presence: None,
+        timestamps: Timestamps {
+            activity: rec.activity,
+        },
+        assigned_worker: None,
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "default", "start": true, "config": {"webhooks": [{"url": "http://127.0.0.1:8000/webhook", "events": ["*"]}]}}))]
+pub struct CreateSession {
+    /// Defaults to `default`.
+    name: Option<String>,
+    /// Start at once (default true).
+    start: Option<bool>,
+    config: Option<SessionConfig>,
+}
+
+fn name_of(s: &str) -> ApiResult<SessionName> {
+    SessionName::parse(s).map_err(|e| field_err("session", e))
+}
+
+/// Create a session (started at once unless `start` is false).
+#[utoipa::path(post, path = "/api/sessions", tag = "Sessions", request_body = CreateSession,
+    responses((status = 201, body = SessionInfo), Errors))]
+async fn create_session(
+    State(state): State<AppState>,
+    Json(b): Json<CreateSession>,
+) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+    let name = SessionName::parse(b.name.as_deref().unwrap_or("default"))
+        .map_err(|e| field_err("name", e))?;
+    let s = state
+        .registry
+        .create(name, b.config.unwrap_or_default(), b.start.unwrap_or(true))
+        .await?;
+    Ok((StatusCode::CREATED, Json(info(&state, &s))))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Include stopped sessions.
+    all: Option<String>,
+}
+
+/// The sessions (stopped ones only with `all=true`).
+#[utoipa::path(get, path = "/api/sessions", tag = "Sessions", params(ListQuery),
+    responses((status = 200, body = Vec<SessionInfo>), Errors))]
+async fn list_sessions(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<SessionInfo>>> {
+    let all = match q.all.as_deref() {
+        None | Some("false") => false,
+        Some("true") | Some("") => true,
+        Some(o) => {
+            return Err(ApiError::bad_request(format!(
+                "all: expected true or false, got {o:?}"
+            )))
+        }
+    };
+    let out = state
+        .registry
+        .list()
+        .iter()
+        .filter(|s| all || s.status() != Status::Stopped)
+        .map(|s| info(&state, s))
+        .collect();
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SessionPath {
+    /// Session name.
+    #[param(example = "default")]
+    session: String,
+}
+
+fn existing(state: &AppState, p: &SessionPath) -> ApiResult<std::sync::Arc<Session>> {
+    let name = name_of(&p.session)?;
+    state.registry.get(&name).ok_or_else(|| session_404(&name))
+}
+
+/// One session.
+#[utoipa::path(get, path = "/api/sessions/{session}", tag = "Sessions", params(SessionPath),
+    responses((status = 200, body = SessionInfo), Errors))]
+async fn get_session(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+) -> ApiResult<Json<SessionInfo>> {
+    let s = existing(&state, &p)?;
+    Ok(Json(info(&state, &s)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateSession {
+    config: Option<SessionConfig>,
+}
+
+/// Replace the session's config; a running session keeps running.
+#[utoipa::path(put, path = "/api/sessions/{session}", tag = "Sessions", params(SessionPath), request_body = UpdateSession,
+    responses((status = 200, body = SessionInfo), Errors))]
+async fn update_session(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+    Json(b): Json<UpdateSession>,
+) -> ApiResult<Json<SessionInfo>> {
+    let name = name_of(&p.session)?;
+    let s = state
+        .registry
+        .update_config(&name, b.config.unwrap_or_default())
+        .await?;
+    Ok(Json(info(&state, &s)))
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"success": true}))]
+pub struct Deleted {
+    success: bool,
+}
+
+/// Delete the session and its store (groups, events, pending deliveries). Idempotent.
+#[utoipa::path(delete, path = "/api/sessions/{session}", tag = "Sessions", params(SessionPath),
+    responses((status = 200, body = Deleted), Errors))]
+async fn delete_session(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+) -> ApiResult<Json<Deleted>> {
+    let name = name_of(&p.session)?;
+    state.registry.delete(&name).await?;
+    Ok(Json(Deleted { success: true }))
+}
+
+async fn transition(
+    state: &AppState,
+    p: &SessionPath,
+    path: &[Status],
+) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+    let name = name_of(&p.session)?;
+    let s = state.registry.transition(&name, path).await?;
+    Ok((StatusCode::CREATED, Json(info(state, &s))))
+}
+
+/// Start the session (LOCAL: STARTING, then WORKING at once).
+#[utoipa::path(post, path = "/api/sessions/{session}/start", tag = "Sessions", params(SessionPath),
+    responses((status = 201, body = SessionInfo), Errors))]
+async fn start_session(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+    transition(&state, &p, &[Status::Starting, Status::Working]).await
+}
+
+/// Stop the session.
+#[utoipa::path(post, path = "/api/sessions/{session}/stop", tag = "Sessions", params(SessionPath),
+    responses((status = 201, body = SessionInfo), Errors))]
+async fn stop_session(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+    transition(&state, &p, &[Status::Stopped]).await
+}
+
+/// Restart the session.
+#[utoipa::path(post, path = "/api/sessions/{session}/restart", tag = "Sessions", params(SessionPath),
+    responses((status = 201, body = SessionInfo), Errors))]
+async fn restart_session(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+    transition(
+        &state,
+        &p,
+        &[Status::Stopped, Status::Starting, Status::Working],
+    )
+    .await
+}
+
+/// Log out (LOCAL has no phone to unlink: the session restarts and keeps its groups).
+#[utoipa::path(post, path = "/api/sessions/{session}/logout", tag = "Sessions", params(SessionPath),
+    responses((status = 201, body = SessionInfo), Errors))]
+async fn logout_session(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+    transition(
+        &state,
+        &p,
+        &[Status::Stopped, Status::Starting, Status::Working],
+    )
+    .await
+}
+
+/// The session's account, or null when it is not WORKING.
+#[utoipa::path(get, path = "/api/sessions/{session}/me", tag = "Sessions", params(SessionPath),
+    responses((status = 200, body = Option<Me>), Errors))]
+async fn get_me(
+    State(state): State<AppState>,
+    Path(p): Path<SessionPath>,
+) -> ApiResult<Json<Option<Me>>> {
+    let s = existing(&state, &p)?;
+    let rec = s.record();
+    Ok(Json((rec.status == Status::Working).then_some(rec.me)))
+}

@@ -1,0 +1,159 @@
+//! Configuration: every setting is a flag and an environment variable (WAHA's names where WAHA has one).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::sessions::config::{
+    CustomHeader, HmacConfig, RetriesConfig, RetryPolicy, WebhookConfig,
+};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "wagate",
+    version,
+    about = "A WAHA-compatible WhatsApp session gateway"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "WAGATE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Where the sessions' stores live (one sled database per session under sessions/<name>/).
+    #[arg(long, env = "WAGATE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// API key: plain, or `sha512:<hex>`. Alias WHATSAPP_API_KEY. Unset: a random key is printed at start-up.
+    #[arg(long, env = "WAHA_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Run without an API key.
+    #[arg(long, env = "WAHA_NO_API_KEY", default_value_t = false)]
+    pub no_api_key: bool,
+    /// The engine name reported in `engine` fields (the engine is always the built-in LOCAL one).
+    #[arg(long, env = "WHATSAPP_DEFAULT_ENGINE", default_value = "LOCAL")]
+    pub engine: String,
+    /// `worker.id` in server answers and webhooks; default the host name.
+    #[arg(long, env = "WAGATE_WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// Webhook request timeout, seconds.
+    #[arg(long, env = "WAGATE_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub webhook_timeout_seconds: u64,
+    /// Requests in flight per webhook endpoint (never two for one group).
+    #[arg(long, env = "WAGATE_WEBHOOK_CONCURRENCY", default_value_t = 8)]
+    pub webhook_concurrency: usize,
+    /// How long events stay in the log, hours.
+    #[arg(long, env = "WAGATE_EVENT_RETENTION_HOURS", default_value_t = 168)]
+    pub event_retention_hours: u64,
+    /// Global webhook URL, added to every session.
+    #[arg(long, env = "WHATSAPP_HOOK_URL")]
+    pub hook_url: Option<String>,
+    /// Global webhook events, comma-separated (`*` for all).
+    #[arg(long, env = "WHATSAPP_HOOK_EVENTS", default_value = "*")]
+    pub hook_events: String,
+    #[arg(long, env = "WHATSAPP_HOOK_HMAC_KEY", hide_env_values = true)]
+    pub hook_hmac_key: Option<String>,
+    #[arg(long, env = "WHATSAPP_HOOK_RETRIES_POLICY")]
+    pub hook_retries_policy: Option<String>,
+    #[arg(long, env = "WHATSAPP_HOOK_RETRIES_DELAY_SECONDS")]
+    pub hook_retries_delay_seconds: Option<u64>,
+    #[arg(long, env = "WHATSAPP_HOOK_RETRIES_ATTEMPTS")]
+    pub hook_retries_attempts: Option<u32>,
+    /// `Name:Value;Name2:Value2`.
+    #[arg(long, env = "WHATSAPP_HOOK_CUSTOM_HEADERS")]
+    pub hook_custom_headers: Option<String>,
+    /// Print the OpenAPI document and exit.
+    #[arg(long, default_value_t = false)]
+    pub print_openapi: bool,
+    /// Test hook: abort between a change's own commit and its fan-out to other sessions.
+    #[arg(
+        long,
+        env = "WAGATE_TEST_ABORT_BEFORE_FANOUT",
+        default_value_t = false,
+        hide = true
+    )]
+    pub test_abort_before_fanout: bool,
+}
+
+impl Config {
+    /// Defaults for tests and embedding: no key, data in `dir`.
+    pub fn for_dir(dir: impl Into<PathBuf>) -> Self {
+        let mut c = Self::parse_from(["wagate"]);
+        c.data_dir = dir.into();
+        c.no_api_key = true;
+        c.api_key = None;
+        c.hook_url = None;
+        c
+    }
+
+    /// The API key from WAHA_API_KEY or its alias WHATSAPP_API_KEY.
+    pub fn resolve_api_key(&mut self) {
+        if self.api_key.is_none() {
+            self.api_key = std::env::var("WHATSAPP_API_KEY")
+                .ok()
+                .filter(|k| !k.is_empty());
+        }
+    }
+
+    /// The global webhook, validated.
+    pub fn global_hook(&self) -> Result<Option<WebhookConfig>, String> {
+        let Some(url) = self.hook_url.clone().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let policy = match self.hook_retries_policy.as_deref() {
+            None | Some("") => None,
+            Some("constant") => Some(RetryPolicy::Constant),
+            Some("linear") => Some(RetryPolicy::Linear),
+            Some("exponential") => Some(RetryPolicy::Exponential),
+            Some(o) => return Err(format!(
+                "WHATSAPP_HOOK_RETRIES_POLICY: expected constant, linear or exponential, got {o:?}"
+            )),
+        };
+        let custom_headers = match &self.hook_custom_headers {
+            None => None,
+            Some(s) => Some(
+                s.split(';')
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|pair| {
+                        pair.split_once(':')
+                            .map(|(n, v)| CustomHeader {
+                                name: n.trim().to_owned(),
+                                value: v.trim().to_owned(),
+                            })
+                            .ok_or_else(|| {
+                                format!("WHATSAPP_HOOK_CUSTOM_HEADERS: {pair:?} is not Name:Value")
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let hook = WebhookConfig {
+            url,
+            events: self
+                .hook_events
+                .split(',')
+                .map(|e| e.trim().to_owned())
+                .filter(|e| !e.is_empty())
+                .collect(),
+            hmac: self
+                .hook_hmac_key
+                .clone()
+                .map(|k| HmacConfig { key: Some(k) }),
+            retries: Some(RetriesConfig {
+                policy,
+                delay_seconds: self.hook_retries_delay_seconds,
+                attempts: self.hook_retries_attempts,
+            }),
+            custom_headers,
+        };
+        hook.validate("WHATSAPP_HOOK").map_err(|e| e.to_string())?;
+        Ok(Some(hook))
+    }
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "wagate".to_owned())
+}

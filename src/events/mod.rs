@@ -1,0 +1,249 @@
+//! From changes to events: which events each session sees, their payloads, and the WAHA
+//! envelope whose exact bytes are logged, signed and sent.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use utoipa::ToSchema;
+
+use crate::groups::model::Group;
+use crate::groups::rules::Change;
+use crate::ids::ContactId;
+use crate::store::EventRecord;
+
+/// `{id, pushName}` of a session's account.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    #[schema(example = "11111111111@c.us")]
+    pub id: String,
+    #[schema(example = "default")]
+    pub push_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Worker {
+    pub id: String,
+}
+
+/// The `environment` of every webhook, and `GET /api/server/version`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"version": "0.1.0", "engine": "LOCAL", "tier": "CORE", "browser": "", "platform": "linux/x64", "worker": {"id": "host-1"}}))]
+pub struct Environment {
+    pub version: String,
+    pub engine: String,
+    pub tier: String,
+    pub browser: String,
+    pub platform: String,
+    pub worker: Worker,
+}
+
+/// What every envelope of one session carries besides the event itself.
+pub struct Context<'a> {
+    pub session: &'a str,
+    pub metadata: Option<&'a Map<String, Value>>,
+    pub me: &'a Me,
+    pub engine: &'a str,
+    pub environment: &'a Environment,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: String,
+    timestamp: u64,
+    event: &'a str,
+    session: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a Map<String, Value>>,
+    me: &'a Me,
+    payload: &'a Value,
+    engine: &'a str,
+    environment: &'a Environment,
+}
+
+/// A new event id: `evt_` and a lowercase ULID.
+pub fn new_event_id() -> String {
+    format!("evt_{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// Wraps a payload in the WAHA envelope (keys in the contract's order).
+pub fn envelope(
+    ctx: &Context<'_>,
+    event: &str,
+    group: Option<&str>,
+    payload: &Value,
+    now_ms: u64,
+) -> EventRecord {
+    let env = Envelope {
+        id: new_event_id(),
+        timestamp: now_ms,
+        event,
+        session: ctx.session,
+        metadata: ctx.metadata,
+        me: ctx.me,
+        payload,
+        engine: ctx.engine,
+        environment: ctx.environment,
+    };
+    // Serialising plain structs of strings and JSON values cannot fail.
+    let body = serde_json::to_string(&env).unwrap_or_default();
+    EventRecord {
+        name: event.to_owned(),
+        group: group.map(str::to_owned),
+        body,
+    }
+}
+
+/// A group change, as the events of one session are made from it.
+pub struct GroupChange<'a> {
+    pub before: Option<&'a Group>,
+    pub after: Option<&'a Group>,
+    pub actor: &'a ContactId,
+    pub operation: &'a str,
+    pub changes: &'a [Change],
+    pub now_s: u64,
+}
+
+impl GroupChange<'_> {
+    fn group_id(&self) -> String {
+        self.after
+            .or(self.before)
+            .map(|g| g.id.to_string())
+            .unwrap_or_default()
+    }
+    fn subject(&self) -> String {
+        self.after
+            .or(self.before)
+            .map(|g| g.subject.clone())
+            .unwrap_or_default()
+    }
+    fn data(&self) -> Value {
+        json!({"author": self.actor.as_str(), "operation": self.operation})
+    }
+    fn member_after(&self, who: &ContactId) -> bool {
+        self.after.is_some_and(|g| g.is_member(who))
+    }
+    fn member_before(&self, who: &ContactId) -> bool {
+        self.before.is_some_and(|g| g.is_member(who))
+    }
+
+    /// The events the session whose account is `recipient` sees, in order: (name, payload).
+    pub fn events_for(&self, recipient: &ContactId) -> Vec<(&'static str, Value)> {
+        let gid = self.group_id();
+        let mut out = Vec::new();
+        for (i, change) in self.changes.iter().enumerate() {
+            match change {
+                Change::Joined { ids, kind } => {
+                    if !self.member_after(recipient) {
+                        continue;
+                    }
+                    out.push((
+                        "group.join",
+                        self.v1(i, serde_json::to_value(kind).unwrap_or_default(), ids),
+                    ));
+                    if ids.contains(recipient) {
+                        let info = self.after.map(|g| g.info(recipient, true));
+                        out.push((
+                            "group.v2.join",
+                            json!({"timestamp": self.now_s, "group": info, "by": self.actor.as_str(), "_data": self.data()}),
+                        ));
+                    } else {
+                        out.push((
+                            "group.v2.participants",
+                            self.v2_participants("join", ids, "participant"),
+                        ));
+                    }
+                }
+                Change::Left { ids, kind } => {
+                    if !self.member_before(recipient) {
+                        continue;
+                    }
+                    out.push((
+                        "group.leave",
+                        self.v1(i, serde_json::to_value(kind).unwrap_or_default(), ids),
+                    ));
+                    if ids.contains(recipient) {
+                        out.push((
+                            "group.v2.leave",
+                            json!({"timestamp": self.now_s, "group": {"id": gid}, "by": self.actor.as_str(), "_data": self.data()}),
+                        ));
+                    } else {
+                        out.push((
+                            "group.v2.participants",
+                            self.v2_participants("leave", ids, "left"),
+                        ));
+                    }
+                }
+                Change::Promoted { ids } | Change::Demoted { ids } => {
+                    if !self.member_after(recipient) {
+                        continue;
+                    }
+                    let (ty, role) = if matches!(change, Change::Promoted { .. }) {
+                        ("promote", "admin")
+                    } else {
+                        ("demote", "participant")
+                    };
+                    out.push(("group.v2.participants", self.v2_participants(ty, ids, role)));
+                }
+                Change::Updated { fields, .. } => {
+                    if !self.member_after(recipient) {
+                        continue;
+                    }
+                    let mut group = Map::new();
+                    group.insert("id".into(), gid.clone().into());
+                    group.extend(fields.clone());
+                    out.push((
+                        "group.v2.update",
+                        json!({"timestamp": self.now_s, "group": group, "by": self.actor.as_str(), "_data": self.data()}),
+                    ));
+                }
+                Change::JoinRequest {
+                    action,
+                    requester,
+                    method,
+                } => {
+                    let admin = self
+                        .after
+                        .and_then(|g| g.role_of(recipient))
+                        .is_some_and(|r| r.is_admin());
+                    if !admin {
+                        continue;
+                    }
+                    out.push((
+                        "group.v2.participants.join-request",
+                        json!({"action": action, "requesterId": requester.as_str(), "requestMethod": method,
+                               "timestamp": self.now_s, "group": {"id": gid}, "_data": self.data()}),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    fn v1(&self, i: usize, ty: Value, ids: &[ContactId]) -> Value {
+        let gid = self.group_id();
+        let version = self.after.or(self.before).map(|g| g.version).unwrap_or(0);
+        json!({
+            "id": format!("false_{gid}_{version}-{i}_{}", self.actor),
+            "timestamp": self.now_s,
+            "chatId": gid,
+            "author": self.actor.as_str(),
+            "type": ty,
+            "recipientIds": ids.iter().map(ContactId::as_str).collect::<Vec<_>>(),
+            "group": {"id": gid, "subject": self.subject()},
+        })
+    }
+
+    fn v2_participants(&self, ty: &str, ids: &[ContactId], role: &str) -> Value {
+        let participants: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"id": id.as_str(), "role": role}))
+            .collect();
+        json!({"type": ty, "timestamp": self.now_s, "group": {"id": self.group_id()},
+               "participants": participants, "by": self.actor.as_str(), "_data": self.data()})
+    }
+}
+
+/// The `session.status` payload.
+pub fn session_status(name: &str, status: &str, statuses: &Value) -> Value {
+    json!({"name": name, "status": status, "statuses": statuses})
+}

@@ -1,0 +1,5 @@
+//! Groups: the model, the pure rules, and the service that is the one write path.
+
+pub mod model;
+pub mod rules;
+pub mod service;

@@ -1,0 +1,157 @@
+//! A group as the store keeps it, and the views the API and events show of it.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::ids::{ContactId, GroupId, InviteCode};
+
+/// At most this many participants, as WhatsApp.
+pub const MAX_PARTICIPANTS: usize = 1024;
+pub const MAX_SUBJECT_CHARS: usize = 100;
+pub const MAX_DESCRIPTION_CHARS: usize = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Participant,
+    Admin,
+    Superadmin,
+}
+
+impl Role {
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Admin | Role::Superadmin)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: ContactId,
+    pub role: Role,
+    /// Unix seconds; with the member's position it says who stands longest.
+    pub joined_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub requester: ContactId,
+    pub added_by: Option<ContactId>,
+    /// `invite_link` or `non_admin_add`.
+    pub method: String,
+    pub timestamp: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Picture {
+    /// An external URL, kept as given.
+    Url(String),
+    /// Bytes stored with the group, served by the gateway.
+    Stored { mimetype: String, data_b64: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub info_admin_only: bool,
+    pub messages_admin_only: bool,
+    pub members_can_add: bool,
+    pub approval_required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: GroupId,
+    pub subject: String,
+    pub description: String,
+    pub owner: ContactId,
+    /// Unix seconds.
+    pub creation: u64,
+    /// In the order they joined: the first non-admin is the longest-standing.
+    pub participants: Vec<Member>,
+    pub settings: Settings,
+    pub invite: InviteCode,
+    pub picture: Option<Picture>,
+    pub join_requests: Vec<JoinRequest>,
+    /// Grows by one per change; fan-out to other sessions is idempotent by it.
+    pub version: u64,
+}
+
+impl Group {
+    pub fn member(&self, id: &ContactId) -> Option<&Member> {
+        self.participants.iter().find(|m| &m.id == id)
+    }
+    pub fn is_member(&self, id: &ContactId) -> bool {
+        self.member(id).is_some()
+    }
+    pub fn role_of(&self, id: &ContactId) -> Option<Role> {
+        self.member(id).map(|m| m.role)
+    }
+}
+
+/// A participant as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": "11111111111@c.us", "role": "superadmin"}))]
+pub struct GroupParticipant {
+    pub id: String,
+    pub role: Role,
+}
+
+/// A group as the API shows it (WAHA's GroupInfo, normalised).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "120363000000000001@g.us", "subject": "Team", "description": "",
+    "invite": "https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv",
+    "membersCanAddNewMember": false, "membersCanSendMessages": true,
+    "newMembersApprovalRequired": false, "infoAdminOnly": false,
+    "owner": "11111111111@c.us", "creation": 1763769600, "size": 2,
+    "participants": [{"id": "11111111111@c.us", "role": "superadmin"}, {"id": "22222222222@c.us", "role": "participant"}]
+}))]
+pub struct GroupInfo {
+    pub id: String,
+    pub subject: String,
+    pub description: String,
+    /// The invite URL; only shown to admins, else null.
+    pub invite: Option<String>,
+    pub members_can_add_new_member: bool,
+    pub members_can_send_messages: bool,
+    pub new_members_approval_required: bool,
+    pub info_admin_only: bool,
+    pub owner: String,
+    /// Unix seconds.
+    pub creation: u64,
+    pub size: usize,
+    /// Left out with `exclude=participants`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participants: Option<Vec<GroupParticipant>>,
+}
+
+impl Group {
+    pub fn participants_view(&self) -> Vec<GroupParticipant> {
+        self.participants
+            .iter()
+            .map(|m| GroupParticipant {
+                id: m.id.to_string(),
+                role: m.role,
+            })
+            .collect()
+    }
+
+    /// The group as `viewer` sees it: the invite URL only for admins.
+    pub fn info(&self, viewer: &ContactId, with_participants: bool) -> GroupInfo {
+        let is_admin = self.role_of(viewer).is_some_and(Role::is_admin);
+        GroupInfo {
+            id: self.id.to_string(),
+            subject: self.subject.clone(),
+            description: self.description.clone(),
+            invite: is_admin.then(|| self.invite.url()),
+            members_can_add_new_member: self.settings.members_can_add,
+            members_can_send_messages: !self.settings.messages_admin_only,
+            new_members_approval_required: self.settings.approval_required,
+            info_admin_only: self.settings.info_admin_only,
+            owner: self.owner.to_string(),
+            creation: self.creation,
+            size: self.participants.len(),
+            participants: with_participants.then(|| self.participants_view()),
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! The one write path for group state: lock the group gateway-wide, load it, run one pure rule,
+//! commit the group, its events and their delivery jobs in one transaction per session
+//! (the acting session's first, with a fan-out record for the others), flush, then answer.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::Group;
+use super::rules::{self, Change, Op, Outcome};
+use crate::error::{ApiError, ApiResult};
+use crate::events::{self, GroupChange};
+use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
+use crate::sessions::{now_ms, Registry, Session};
+use crate::store::{GroupWrite, StoreError};
+
+/// The other sessions' shares of one change, kept in the acting session's store until applied.
+#[derive(Serialize, Deserialize)]
+struct Fanout {
+    writes: Vec<(String, GroupWrite)>,
+}
+
+/// Where each group is held and which invite code leads to it, gateway-wide.
+#[derive(Default)]
+struct Index {
+    invites: HashMap<InviteCode, GroupId>,
+    holders: HashMap<GroupId, BTreeSet<SessionName>>,
+}
+
+pub struct GroupService {
+    registry: Arc<Registry>,
+    /// Gateway-wide lock per group id: changes to one group are serialised, other groups proceed.
+    /// A std Mutex guards only the map lookup; the per-group tokio Mutex is held across the commit.
+    locks: Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>,
+    /// A std RwLock: updated after commits, read on lookups; never held across an await.
+    index: RwLock<Index>,
+    /// Test hook: abort the process after the acting commit, before the fan-out.
+    abort_before_fanout: bool,
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Group, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        tree: "groups",
+        detail: e.to_string(),
+    })
+}
+
+fn encode(g: &Group) -> String {
+    serde_json::to_string(g).unwrap_or_default()
+}
+
+impl GroupService {
+    /// Builds the gateway-wide index from every store and applies fan-outs left by a crash.
+    pub async fn open(
+        registry: Arc<Registry>,
+        abort_before_fanout: bool,
+    ) -> Result<Self, StoreError> {
+        let svc = Self {
+            registry,
+            locks: Mutex::new(HashMap::new()),
+            index: RwLock::new(Index::default()),
+            abort_before_fanout,
+        };
+        for session in svc.registry.list() {
+            for fan in session.store.fanouts()? {
+                let (id, bytes) = fan;
+                let fanout: Fanout =
+                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                        tree: "fanout",
+                        detail: e.to_string(),
+                    })?;
+                tracing::info!(session = %session.name, records = fanout.writes.len(), "applying a fan-out left by an interrupted change");
+                svc.apply_fanout(&fanout)
+                    .await
+                    .map_err(|e| StoreError::Corrupt {
+                        tree: "fanout",
+                        detail: e.to_string(),
+                    })?;
+                session.store.remove_fanout(id)?;
+            }
+        }
+        {
+            let mut index = svc.index.write().unwrap_or_else(|p| p.into_inner());
+            for session in svc.registry.list() {
+                for r in session.store.invites() {
+                    let (code, gid) = r?;
+                    if let (Ok(code), Ok(gid)) = (InviteCode::parse(&code), GroupId::parse(&gid)) {
+                        index.invites.insert(code, gid);
+                    }
+                }
+                for r in session.store.groups() {
+                    let (gid, _) = r?;
+                    if let Ok(gid) = GroupId::parse(&gid) {
+                        index
+                            .holders
+                            .entry(gid)
+                            .or_default()
+                            .insert(session.name.clone());
+                    }
+                }
+            }
+        }
+        Ok(svc)
+    }
+
+    fn lock_for(&self, id: &GroupId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.clone()).or_default().clone()
+    }
+
+    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The group as `session` holds it, or 404.
+    pub fn load(&self, session: &Session, id: &GroupId) -> ApiResult<Group> {
+        match session.store.group(id.as_str())? {
+            Some(bytes) => Ok(decode(&bytes)?),
+            None => Err(rules::group_not_found(id, session.name.as_str())),
+        }
+    }
+
+    /// Every group `session` is in.
+    pub fn list(&self, session: &Session) -> ApiResult<Vec<Group>> {
+        let mut out = Vec::with_capacity(session.store.group_count());
+        for r in session.store.groups() {
+            let (_, bytes) = r?;
+            out.push(decode(&bytes)?);
+        }
+        Ok(out)
+    }
+
+    /// The group an invite code leads to, from any session that holds it; 404 if unknown or revoked.
+    pub fn by_invite(&self, code: &InviteCode) -> ApiResult<Group> {
+        let not_found =
+            || ApiError::not_found("invite_not_found", "invite code not found or revoked");
+        let (gid, holders) = {
+            let index = self.read_index();
+            let gid = index.invites.get(code).cloned().ok_or_else(not_found)?;
+            let holders: Vec<SessionName> = index
+                .holders
+                .get(&gid)
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
+            (gid, holders)
+        };
+        for name in holders {
+            if let Some(s) = self.registry.get(&name) {
+                if let Some(bytes) = s.store.group(gid.as_str())? {
+                    let g = decode(&bytes)?;
+                    if &g.invite == code {
+                        return Ok(g);
+                    }
+                }
+            }
+        }
+        Err(not_found())
+    }
+
+    pub fn picture_path(session: &str, g: &Group) -> Option<String> {
+        g.picture.as_ref().map(|p| match p {
+            super::model::Picture::Url(u) => u.clone(),
+            super::model::Picture::Stored { .. } => {
+                format!("/api/{session}/groups/{}/picture/file", g.id)
+            }
+        })
+    }
+
+    /// Creates a group with `me` of `session` as superadmin.
+    pub async fn create(
+        &self,
+        session: &Arc<Session>,
+        subject: String,
+        others: Vec<ContactId>,
+    ) -> ApiResult<Group> {
+        session.require_working()?;
+        let actor = session.me_id();
+        let id = loop {
+            let id = GroupId::random();
+            if !self.read_index().holders.contains_key(&id) {
+                break id;
+            }
+        };
+        let lock = self.lock_for(&id);
+        let _guard = lock.lock().await;
+        let now = now_ms();
+        let (group, changes) = rules::create(
+            id,
+            InviteCode::random(),
+            &actor,
+            subject,
+            &others,
+            now / 1000,
+        )?;
+        self.commit(session, None, Some(&group), &actor, "create", &changes, now)
+            .await?;
+        Ok(group)
+    }
+
+    /// Runs `op` by `session`'s account on group `id` through the one write path.
+    pub async fn mutate(&self, session: &Arc<Session>, id: &GroupId, op: Op) -> ApiResult<Outcome> {
+        session.require_working()?;
+        let actor = session.me_id();
+        let lock = self.lock_for(id);
+        let _guard = lock.lock().await;
+        let before = match &op {
+            Op::Join(code) => {
+                let g = self.by_invite(code)?;
+                if &g.id != id {
+                    return Err(ApiError::not_found(
+                        "invite_not_found",
+                        "invite code not found or revoked",
+                    ));
+                }
+                g
+            }
+            _ => self.load(session, id)?,
+        };
+        let now = now_ms();
+        let operation = op.operation();
+        let name = session.name.to_string();
+        let outcome = rules::apply(&before, &actor, op, now / 1000, &name, |g| {
+            Self::picture_path(&name, g)
+        })?;
+        if outcome.changes.is_empty() {
+            return Ok(outcome);
+        }
+        self.commit(
+            session,
+            Some(&before),
+            outcome.group.as_ref(),
+            &actor,
+            operation,
+            &outcome.changes,
+            now,
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    /// The sessions that see this change: every local account in the group before or after it.
+    fn affected(
+        &self,
+        acting: &Arc<Session>,
+        before: Option<&Group>,
+        after: Option<&Group>,
+    ) -> Vec<Arc<Session>> {
+        let mut seen = BTreeSet::new();
+        let mut out = vec![acting.clone()];
+        seen.insert(acting.name.clone());
+        let ids = before
+            .into_iter()
+            .chain(after)
+            .flat_map(|g| g.participants.iter().map(|m| &m.id));
+        for id in ids {
+            if let Some(s) = self.registry.by_me(id) {
+                if seen.insert(s.name.clone()) {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    /// One session's share of a change: its copy of the group and its events.
+    fn write_for(&self, session: &Session, change: &GroupChange<'_>, now_ms: u64) -> GroupWrite {
+        let me = session.me_id();
+        let rec = session.record();
+        let held_before = change.before.is_some_and(|g| g.is_member(&me));
+        let after = change.after.filter(|g| g.is_member(&me));
+        let gid = change
+            .after
+            .or(change.before)
+            .map(|g| g.id.to_string())
+            .unwrap_or_default();
+        let version = change
+            .after
+            .map(|g| g.version)
+            .or(change.before.map(|g| g.version + 1))
+            .unwrap_or(1);
+        let ctx = self.registry.event_context(&rec);
+        let events = change
+            .events_for(&me)
+            .into_iter()
+            .map(|(name, payload)| events::envelope(&ctx, name, Some(&gid), &payload, now_ms))
+            .collect();
+        GroupWrite {
+            group_id: gid,
+            version,
+            group: after.map(encode),
+            invite_del: change
+                .before
+                .filter(|_| held_before)
+                .map(|g| g.invite.to_string()),
+            invite_put: after.map(|g| g.invite.to_string()),
+            events,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit(
+        &self,
+        acting: &Arc<Session>,
+        before: Option<&Group>,
+        after: Option<&Group>,
+        actor: &ContactId,
+        operation: &str,
+        changes: &[Change],
+        now: u64,
+    ) -> ApiResult<()> {
+        let change = GroupChange {
+            before,
+            after,
+            actor,
+            operation,
+            changes,
+            now_s: now / 1000,
+        };
+        let sessions = self.affected(acting, before, after);
+        let mut own = None;
+        let mut others = Vec::new();
+        for s in &sessions {
+            let w = self.write_for(s, &change, now);
+            if Arc::ptr_eq(s, acting) {
+                own = Some(w);
+            } else if w.group.is_some() || w.invite_del.is_some() || !w.events.is_empty() {
+                others.push((s.name.to_string(), w));
+            }
+        }
+        let Some(own) = own else {
+            return Err(ApiError::internal(
+                "acting session missing from its own change",
+            ));
+        };
+        let fanout = Fanout { writes: others };
+        let fan_record = if fanout.writes.is_empty() {
+            None
+        } else {
+            let bytes = serde_json::to_vec(&fanout).map_err(ApiError::internal)?;
+            Some((acting.store.generate_id()?, bytes))
+        };
+        let fan_id = fan_record.as_ref().map(|(id, _)| *id);
+        let rec = acting.record();
+        acting
+            .store
+            .commit_group(&own, fan_record, &self.registry.endpoints(&rec), now)?;
+        acting.flush().await?;
+        if self.abort_before_fanout && fan_id.is_some() {
+            tracing::error!("test hook: aborting between the acting commit and the fan-out");
+            std::process::abort();
+        }
+        self.apply_fanout(&fanout).await?;
+        if let Some(id) = fan_id {
+            acting.store.remove_fanout(id)?;
+        }
+        self.registry.notify(&acting.name);
+        self.update_index(before, after, &sessions);
+        Ok(())
+    }
+
+    /// Applies the other sessions' shares (idempotent by version) and makes them durable.
+    async fn apply_fanout(&self, fanout: &Fanout) -> ApiResult<()> {
+        let mut touched = Vec::new();
+        for (name, w) in &fanout.writes {
+            let Some(s) = SessionName::parse(name)
+                .ok()
+                .and_then(|n| self.registry.get(&n))
+            else {
+                continue; // the session was deleted since
+            };
+            let rec = s.record();
+            s.store
+                .commit_group(w, None, &self.registry.endpoints(&rec), now_ms())?;
+            touched.push(s);
+        }
+        let flushes: Vec<_> = touched.iter().map(|s| s.flush()).collect();
+        for f in flushes {
+            f.await?;
+        }
+        for s in &touched {
+            self.registry.notify(&s.name);
+        }
+        Ok(())
+    }
+
+    fn update_index(
+        &self,
+        before: Option<&Group>,
+        after: Option<&Group>,
+        sessions: &[Arc<Session>],
+    ) {
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = before {
+            if after.is_none_or(|a| a.invite != b.invite) {
+                index.invites.remove(&b.invite);
+            }
+        }
+        let Some(gid) = after.or(before).map(|g| g.id.clone()) else {
+            return;
+        };
+        if let Some(a) = after {
+            index.invites.insert(a.invite.clone(), gid.clone());
+        }
+        let holders = index.holders.entry(gid.clone()).or_default();
+        for s in sessions {
+            if after.is_some_and(|a| a.is_member(&s.me_id())) {
+                holders.insert(s.name.clone());
+            } else {
+                holders.remove(&s.name);
+            }
+        }
+        if after.is_none() || holders.is_empty() {
+            // Nobody here holds it any more; keep the invite only while a group holds it.
+            if after.is_none() {
+                index.holders.remove(&gid);
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! wagate: a WAHA-compatible WhatsApp session gateway. Groups live in an embedded sled store,
+//! one per session; every change's events are committed with it and delivered to webhooks.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod groups;
+pub mod ids;
+pub mod sessions;
+pub mod store;
+pub mod webhooks;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use api::{app, AppState};
+pub use config::Config;
+
+use api::Auth;
+use events::{Environment, Worker};
+use groups::service::GroupService;
+use sessions::{now_ms, Registry};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn environment(config: &Config) -> Environment {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    Environment {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        engine: config.engine.clone(),
+        tier: "CORE".to_owned(),
+        browser: String::new(),
+        platform: format!("{}/{arch}", std::env::consts::OS),
+        worker: Worker {
+            id: config.worker_id.clone().unwrap_or_else(config::hostname),
+        },
+    }
+}
+
+/// Opens the stores, applies interrupted fan-outs, starts the dispatcher: everything but the listener.
+/// Returns the state and, when a key was generated, that key (to be printed once).
+pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartError> {
+    let mut config = config.clone();
+    config.resolve_api_key();
+    let mut generated = None;
+    let auth = match (&config.api_key, config.no_api_key) {
+        (_, true) => Auth::Open,
+        (Some(k), false) if !k.is_empty() => Auth::from_key(k).map_err(StartError::Config)?,
+        _ => {
+            let key: String = {
+                use rand::Rng;
+                let mut rng = rand::thread_rng();
+                (0..32)
+                    .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+                    .collect()
+            };
+            let auth = Auth::from_key(&key).map_err(StartError::Config)?;
+            generated = Some(key);
+            auth
+        }
+    };
+    let global_hook = config.global_hook().map_err(StartError::Config)?;
+    let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel();
+    let data_dir = config.data_dir.clone();
+    let env = environment(&config);
+    let registry =
+        tokio::task::spawn_blocking(move || Registry::open(&data_dir, env, global_hook, wake_tx))
+            .await
+            .map_err(|e| StartError::Config(e.to_string()))??;
+    let registry = Arc::new(registry);
+    let groups =
+        Arc::new(GroupService::open(registry.clone(), config.test_abort_before_fanout).await?);
+    let dispatcher = webhooks::spawn(
+        registry.clone(),
+        wake_rx,
+        webhooks::DispatchConfig {
+            timeout_seconds: config.webhook_timeout_seconds,
+            concurrency: config.webhook_concurrency.max(1),
+        },
+    );
+    let state = AppState {
+        registry,
+        groups,
+        auth: Arc::new(auth),
+        started: Instant::now(),
+        started_ms: now_ms(),
+        dispatcher,
+    };
+    Ok((state, generated))
+}
+
+/// Serves `state` on an already-bound listener until `shutdown` completes.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

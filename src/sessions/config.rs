@@ -1,0 +1,186 @@
+//! A session's configuration as WAHA clients send it, and its validation.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::ids::ContactId;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<Vec<WebhookConfig>>,
+    /// Copied into every event of the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, example = json!({"user.id": "123"}))]
+    pub metadata: Option<Map<String, Value>>,
+    /// The account this session acts as in the LOCAL engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalConfig>,
+    /// Other WAHA settings (proxy, debug, noweb, ...) are kept as given.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub me: Option<MeConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MeConfig {
+    #[schema(example = "11111111111@c.us")]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"url": "https://example.com/webhook", "events": ["group.v2.join", "group.v2.participants"], "hmac": {"key": "my-secret-key"}, "retries": {"policy": "exponential", "delaySeconds": 2, "attempts": 15}, "customHeaders": [{"name": "X-Tenant", "value": "acme"}]}))]
+pub struct WebhookConfig {
+    pub url: String,
+    /// Event names, or `*` for all.
+    pub events: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac: Option<HmacConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<RetriesConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_headers: Option<Vec<CustomHeader>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct HmacConfig {
+    /// null or absent: unsigned.
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RetryPolicy {
+    Constant,
+    Linear,
+    Exponential,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetriesConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<RetryPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_seconds: Option<u64>,
+    /// Retries after the first try.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct CustomHeader {
+    pub name: String,
+    pub value: String,
+}
+
+pub const DEFAULT_ATTEMPTS: u32 = 15;
+pub const DEFAULT_DELAY_SECONDS: u64 = 2;
+
+impl RetriesConfig {
+    pub fn effective(r: Option<&RetriesConfig>) -> (RetryPolicy, u64, u32) {
+        (
+            r.and_then(|r| r.policy).unwrap_or(RetryPolicy::Constant),
+            r.and_then(|r| r.delay_seconds)
+                .unwrap_or(DEFAULT_DELAY_SECONDS),
+            r.and_then(|r| r.attempts).unwrap_or(DEFAULT_ATTEMPTS),
+        )
+    }
+}
+
+impl WebhookConfig {
+    pub fn validate(&self, field: &str) -> Result<(), ApiError> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|e| ApiError::bad_request(format!("{field}.url: not a valid URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ApiError::bad_request(format!(
+                "{field}.url: must be an http or https URL"
+            )));
+        }
+        if self.events.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "{field}.events: name at least one event, or \"*\""
+            )));
+        }
+        for (i, e) in self.events.iter().enumerate() {
+            if e.is_empty() || e.len() > 100 {
+                return Err(ApiError::bad_request(format!(
+                    "{field}.events[{i}]: must be 1-100 characters"
+                )));
+            }
+        }
+        if let Some(r) = &self.retries {
+            if r.delay_seconds.is_some_and(|d| d > 86_400) {
+                return Err(ApiError::bad_request(format!(
+                    "{field}.retries.delaySeconds: at most 86400"
+                )));
+            }
+            if r.attempts.is_some_and(|a| a > 100) {
+                return Err(ApiError::bad_request(format!(
+                    "{field}.retries.attempts: at most 100"
+                )));
+            }
+        }
+        for (i, h) in self.custom_headers.iter().flatten().enumerate() {
+            let ok_name = axum::http::HeaderName::from_bytes(h.name.as_bytes()).is_ok();
+            let ok_value = axum::http::HeaderValue::from_str(&h.value).is_ok();
+            if !ok_name || !ok_value {
+                return Err(ApiError::bad_request(format!(
+                    "{field}.customHeaders[{i}]: not a valid HTTP header"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SessionConfig {
+    /// Checks every field; returns the configured account id, if any.
+    pub fn validate(&self) -> Result<Option<ContactId>, ApiError> {
+        let hooks = self.webhooks.as_deref().unwrap_or_default();
+        if hooks.len() > 20 {
+            return Err(ApiError::bad_request(
+                "config.webhooks: at most 20 webhooks",
+            ));
+        }
+        for (i, w) in hooks.iter().enumerate() {
+            w.validate(&format!("config.webhooks[{i}]"))?;
+            if hooks[..i].iter().any(|o| o.url == w.url) {
+                return Err(ApiError::bad_request(format!(
+                    "config.webhooks[{i}].url: the same URL is configured twice"
+                )));
+            }
+        }
+        match self.local.as_ref().and_then(|l| l.me.as_ref()) {
+            None => Ok(None),
+            Some(me) => {
+                if me
+                    .push_name
+                    .as_ref()
+                    .is_some_and(|p| p.chars().count() > 100)
+                {
+                    return Err(ApiError::bad_request(
+                        "config.local.me.pushName: at most 100 characters",
+                    ));
+                }
+                ContactId::parse(&me.id)
+                    .map(Some)
+                    .map_err(|e| ApiError::bad_request(format!("config.local.me.id: {}", e.0)))
+            }
+        }
+    }
+}

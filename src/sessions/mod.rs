@@ -1,0 +1,460 @@
+//! The sessions of the gateway: name → handle (store, record), persisted in each session's
+//! own store, plus the index of accounts (`me`) that makes sessions members of each other's groups.
+
+pub mod config;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc::UnboundedSender;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult};
+use crate::events::{self, Environment, Me};
+use crate::ids::{ContactId, SessionName};
+use crate::store::{EndpointFilter, SessionStore, StoreError};
+use config::{SessionConfig, WebhookConfig};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Stopped,
+    Starting,
+    Working,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Stopped => "STOPPED",
+            Status::Starting => "STARTING",
+            Status::Working => "WORKING",
+            Status::Failed => "FAILED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct StatusEntry {
+    pub status: Status,
+    /// Unix ms.
+    pub timestamp: u64,
+}
+
+/// What the store keeps of a session.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionRecord {
+    pub name: String,
+    pub config: SessionConfig,
+    pub status: Status,
+    pub me: Me,
+    /// The last few status changes, newest last.
+    pub statuses: Vec<StatusEntry>,
+    /// Unix ms of the last change.
+    pub activity: u64,
+}
+
+/// One session: its store and its record.
+pub struct Session {
+    pub name: SessionName,
+    pub store: SessionStore,
+    /// A std lock: held only to read or swap the record, never across an await.
+    record: RwLock<SessionRecord>,
+}
+
+impl Session {
+    pub fn record(&self) -> SessionRecord {
+        match self.record.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_record(&self, rec: SessionRecord) {
+        match self.record.write() {
+            Ok(mut r) => *r = rec,
+            Err(poisoned) => *poisoned.into_inner() = rec,
+        }
+    }
+
+    pub fn me_id(&self) -> ContactId {
+        let rec = self.record();
+        ContactId::parse(&rec.me.id).unwrap_or_else(|_| ContactId::derived_from(&self.name))
+    }
+
+    pub fn status(&self) -> Status {
+        self.record().status
+    }
+
+    /// 422 unless the session is WORKING.
+    pub fn require_working(&self) -> ApiResult<()> {
+        let status = self.status();
+        if status == Status::Working {
+            Ok(())
+        } else {
+            Err(ApiError::SessionNotWorking {
+                name: self.name.to_string(),
+                status: status.as_str().into(),
+            })
+        }
+    }
+
+    /// Makes all committed writes durable, off the async threads.
+    pub async fn flush(self: &Arc<Self>) -> ApiResult<()> {
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || s.store.flush())
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::from)
+    }
+}
+
+/// The id of a webhook endpoint: the first 8 bytes of sha256(url); the global one's is fixed.
+pub fn endpoint_id(url: &str) -> [u8; 8] {
+    let h = Sha256::digest(url.as_bytes());
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&h[..8]);
+    id
+}
+pub const GLOBAL_ENDPOINT: [u8; 8] = [0xff; 8];
+
+struct Inner {
+    sessions: BTreeMap<SessionName, Arc<Session>>,
+    by_me: HashMap<ContactId, SessionName>,
+}
+
+/// All sessions of the gateway.
+pub struct Registry {
+    data_dir: PathBuf,
+    /// A std lock: lookups are short and never await.
+    inner: RwLock<Inner>,
+    /// Serialises create / delete / start / stop so that two of them on one name cannot interleave.
+    lifecycle: tokio::sync::Mutex<()>,
+    pub environment: Environment,
+    /// The global webhook from the environment: added to every session, never shown in its config.
+    pub global_hook: Option<WebhookConfig>,
+    /// Wakes the dispatcher for a session after a commit.
+    wake: UnboundedSender<SessionName>,
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Registry {
+    /// Opens every session found under `<data>/sessions/`.
+    pub fn open(
+        data_dir: &Path,
+        environment: Environment,
+        global_hook: Option<WebhookConfig>,
+        wake: UnboundedSender<SessionName>,
+    ) -> Result<Self, StoreError> {
+        let root = data_dir.join("sessions");
+        std::fs::create_dir_all(&root)?;
+        let mut inner = Inner {
+            sessions: BTreeMap::new(),
+            by_me: HashMap::new(),
+        };
+        let mut dirs: Vec<_> = std::fs::read_dir(&root)?.collect::<Result<_, _>>()?;
+        dirs.sort_by_key(|d| d.file_name());
+        for entry in dirs {
+            let Some(name) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| SessionName::parse(n).ok())
+            else {
+                tracing::warn!(path = %entry.path().display(), "skipping a folder that is not a session name");
+                continue;
+            };
+            let store = SessionStore::open(&entry.path())?;
+            let Some(record) = store.load_record::<SessionRecord>()? else {
+                tracing::warn!(session = %name, "skipping a session store without a record (interrupted create)");
+                continue;
+            };
+            let session = Arc::new(Session {
+                name: name.clone(),
+                store,
+                record: RwLock::new(record),
+            });
+            inner.by_me.insert(session.me_id(), name.clone());
+            inner.sessions.insert(name, session);
+        }
+        Ok(Self {
+            data_dir: data_dir.to_owned(),
+            inner: RwLock::new(inner),
+            lifecycle: tokio::sync::Mutex::new(()),
+            environment,
+            global_hook,
+            wake,
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, name: &SessionName) -> Option<Arc<Session>> {
+        self.read().sessions.get(name).cloned()
+    }
+
+    /// The session, or 422 `session_not_found`.
+    pub fn require(&self, name: &SessionName) -> ApiResult<Arc<Session>> {
+        self.get(name)
+            .ok_or_else(|| ApiError::SessionNotFound(name.to_string()))
+    }
+
+    pub fn list(&self) -> Vec<Arc<Session>> {
+        self.read().sessions.values().cloned().collect()
+    }
+
+    /// The local session whose account is `id`.
+    pub fn by_me(&self, id: &ContactId) -> Option<Arc<Session>> {
+        let inner = self.read();
+        inner
+            .by_me
+            .get(id)
+            .and_then(|n| inner.sessions.get(n))
+            .cloned()
+    }
+
+    pub fn notify(&self, name: &SessionName) {
+        // The receiver lives as long as the dispatcher; if it is gone we are shutting down.
+        let _ = self.wake.send(name.clone());
+    }
+
+    /// The webhook endpoints of a session: its own, then the global one.
+    pub fn webhooks(&self, rec: &SessionRecord) -> Vec<([u8; 8], WebhookConfig)> {
+        let mut out: Vec<_> = rec
+            .config
+            .webhooks
+            .iter()
+            .flatten()
+            .map(|w| (endpoint_id(&w.url), w.clone()))
+            .collect();
+        if let Some(g) = &self.global_hook {
+            out.push((GLOBAL_ENDPOINT, g.clone()));
+        }
+        out
+    }
+
+    pub fn endpoints(&self, rec: &SessionRecord) -> Vec<EndpointFilter> {
+        self.webhooks(rec)
+            .into_iter()
+            .map(|(id, w)| EndpointFilter {
+                id,
+                url: w.url.clone(),
+                events: if w.events.iter().any(|e| e == "*") {
+                    None
+                } else {
+                    Some(w.events.clone())
+                },
+            })
+            .collect()
+    }
+
+    pub fn event_context<'a>(&'a self, rec: &'a SessionRecord) -> events::Context<'a> {
+        events::Context {
+            session: &rec.name,
+            metadata: rec.config.metadata.as_ref(),
+            me: &rec.me,
+            engine: &self.environment.engine,
+            environment: &self.environment,
+        }
+    }
+
+    fn me_for(name: &SessionName, config: &SessionConfig, me: Option<ContactId>) -> Me {
+        let push_name = config
+            .local
+            .as_ref()
+            .and_then(|l| l.me.as_ref())
+            .and_then(|m| m.push_name.clone())
+            .unwrap_or_else(|| name.to_string());
+        Me {
+            id: me
+                .unwrap_or_else(|| ContactId::derived_from(name))
+                .to_string(),
+            push_name,
+        }
+    }
+
+    fn check_me_free(&self, me: &str, name: &SessionName) -> ApiResult<()> {
+        let Ok(id) = ContactId::parse(me) else {
+            return Ok(());
+        };
+        match self.read().by_me.get(&id) {
+            Some(other) if other != name => Err(ApiError::conflict(
+                "account_in_use",
+                format!("config.local.me.id: {me} is already the account of session \"{other}\""),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes a new record with the status changes it went through, each as a `session.status` event.
+    async fn commit_statuses(
+        &self,
+        session: &Arc<Session>,
+        mut rec: SessionRecord,
+        path: &[Status],
+    ) -> ApiResult<()> {
+        let now = now_ms();
+        let mut evs = Vec::new();
+        for status in path {
+            rec.status = *status;
+            rec.statuses.push(StatusEntry {
+                status: *status,
+                timestamp: now,
+            });
+            let excess = rec.statuses.len().saturating_sub(10);
+            rec.statuses.drain(..excess);
+            let statuses = serde_json::to_value(&rec.statuses).unwrap_or(Value::Null);
+            let payload = events::session_status(&rec.name, status.as_str(), &statuses);
+            evs.push(events::envelope(
+                &self.event_context(&rec),
+                "session.status",
+                None,
+                &payload,
+                now,
+            ));
+        }
+        rec.activity = now;
+        let endpoints = self.endpoints(&rec);
+        session.store.commit_record(&rec, &evs, &endpoints, now)?;
+        session.flush().await?;
+        session.set_record(rec);
+        self.notify(&session.name);
+        Ok(())
+    }
+
+    pub async fn create(
+        &self,
+        name: SessionName,
+        config: SessionConfig,
+        start: bool,
+    ) -> ApiResult<Arc<Session>> {
+        let me_id = config.validate()?;
+        let _guard = self.lifecycle.lock().await;
+        if self.get(&name).is_some() {
+            return Err(ApiError::SessionExists(name.to_string()));
+        }
+        let me = Self::me_for(&name, &config, me_id);
+        self.check_me_free(&me.id, &name)?;
+        let path = self.data_dir.join("sessions").join(name.as_str());
+        let store = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || SessionStore::open(&path))
+                .await
+                .map_err(ApiError::internal)??
+        };
+        let rec = SessionRecord {
+            name: name.to_string(),
+            config,
+            status: Status::Stopped,
+            me,
+            statuses: Vec::new(),
+            activity: now_ms(),
+        };
+        let session = Arc::new(Session {
+            name: name.clone(),
+            store,
+            record: RwLock::new(rec.clone()),
+        });
+        let path_statuses: &[Status] = if start {
+            &[Status::Starting, Status::Working]
+        } else {
+            &[Status::Stopped]
+        };
+        self.commit_statuses(&session, rec, path_statuses).await?;
+        let mut inner = self.write();
+        inner.by_me.insert(session.me_id(), name.clone());
+        inner.sessions.insert(name, session.clone());
+        Ok(session)
+    }
+
+    pub async fn update_config(
+        &self,
+        name: &SessionName,
+        config: SessionConfig,
+    ) -> ApiResult<Arc<Session>> {
+        let me_id = config.validate()?;
+        let _guard = self.lifecycle.lock().await;
+        let session = self.get(name).ok_or_else(|| session_404(name))?;
+        let mut rec = session.record();
+        let old_me = session.me_id();
+        rec.me = Self::me_for(name, &config, me_id);
+        self.check_me_free(&rec.me.id, name)?;
+        rec.config = config;
+        rec.activity = now_ms();
+        let endpoints = self.endpoints(&rec);
+        session
+            .store
+            .commit_record(&rec, &[], &endpoints, rec.activity)?;
+        session.flush().await?;
+        session.set_record(rec);
+        let mut inner = self.write();
+        inner.by_me.remove(&old_me);
+        inner.by_me.insert(session.me_id(), name.clone());
+        drop(inner);
+        // Deliveries not yet sent follow the new webhook settings.
+        self.notify(name);
+        Ok(session)
+    }
+
+    /// Moves a session along `path` (e.g. STARTING → WORKING) with its events.
+    pub async fn transition(&self, name: &SessionName, path: &[Status]) -> ApiResult<Arc<Session>> {
+        let _guard = self.lifecycle.lock().await;
+        let session = self.get(name).ok_or_else(|| session_404(name))?;
+        let rec = session.record();
+        self.commit_statuses(&session, rec, path).await?;
+        Ok(session)
+    }
+
+    /// Removes a session and its store. Idempotent.
+    pub async fn delete(&self, name: &SessionName) -> ApiResult<Option<Arc<Session>>> {
+        let _guard = self.lifecycle.lock().await;
+        let removed = {
+            let mut inner = self.write();
+            let removed = inner.sessions.remove(name);
+            if let Some(s) = &removed {
+                let me = s.me_id();
+                if inner.by_me.get(&me) == Some(name) {
+                    inner.by_me.remove(&me);
+                }
+            }
+            removed
+        };
+        if let Some(s) = &removed {
+            let path = s.store.path().to_owned();
+            tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&path))
+                .await
+                .map_err(ApiError::internal)?
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(ApiError::internal)?;
+        }
+        Ok(removed)
+    }
+}
+
+pub fn session_404(name: &SessionName) -> ApiError {
+    ApiError::not_found(
+        "session_not_found",
+        format!("session \"{name}\" does not exist"),
+    )
+}

@@ -1,0 +1,421 @@
+//! One sled database per session: its record, its groups, its event log, its delivery jobs.
+//! Knows nothing of HTTP. Every change lands in ONE transaction, then one (shared) flush.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::Tree;
+
+/// Errors of the store; the API turns them into a logged 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record in {tree}: {detail}")]
+    Corrupt { tree: &'static str, detail: String },
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("a lock was poisoned by a panic")]
+    Poisoned,
+}
+
+impl From<StoreError> for crate::error::ApiError {
+    fn from(e: StoreError) -> Self {
+        crate::error::ApiError::internal(e)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An event ready to be logged: its name, the group it concerns (for per-group ordering of
+/// deliveries), and the exact envelope bytes that will be signed and sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub name: String,
+    pub group: Option<String>,
+    pub body: String,
+}
+
+/// What one session's store gets for one change of one group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupWrite {
+    pub group_id: String,
+    /// The group's version after the change: a write at or below the stored one is skipped.
+    pub version: u64,
+    /// The group's JSON to keep, or `None` when this session no longer holds the group.
+    pub group: Option<String>,
+    /// Invite codes to forget and to index.
+    pub invite_del: Option<String>,
+    pub invite_put: Option<String>,
+    pub events: Vec<EventRecord>,
+}
+
+/// A webhook endpoint as the store sees it: its key prefix and which events it takes.
+#[derive(Debug, Clone)]
+pub struct EndpointFilter {
+    pub id: [u8; 8],
+    pub url: String,
+    /// `None` means every event (`*`).
+    pub events: Option<Vec<String>>,
+}
+
+impl EndpointFilter {
+    pub fn wants(&self, event: &str) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|e| e == event))
+    }
+}
+
+/// A pending (or dead) delivery of one event to one endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryJob {
+    pub event: String,
+    pub group: Option<String>,
+    pub url: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Unix ms; 0 = now.
+    pub next_attempt_at: u64,
+    pub last_error: Option<String>,
+}
+
+/// The key of a delivery: endpoint id then event sequence number.
+pub fn delivery_key(endpoint: [u8; 8], seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&endpoint);
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn split_delivery_key(k: &[u8]) -> Option<([u8; 8], u64)> {
+    if k.len() != 16 {
+        return None;
+    }
+    let mut ep = [0u8; 8];
+    ep.copy_from_slice(&k[..8]);
+    let mut s = [0u8; 8];
+    s.copy_from_slice(&k[8..]);
+    Some((ep, u64::from_be_bytes(s)))
+}
+
+/// The store of one session.
+pub struct SessionStore {
+    path: PathBuf,
+    db: sled::Db,
+    meta: Tree,
+    groups: Tree,
+    invites: Tree,
+    events: Tree,
+    deliveries: Tree,
+    dead: Tree,
+    fanout: Tree,
+    versions: Tree,
+    /// Next event sequence number. A std Mutex held only around seq assignment and the
+    /// in-memory transaction (never across a flush or an await), so that seq order is commit order.
+    next_seq: Mutex<u64>,
+}
+
+const SESSION_KEY: &[u8] = b"session";
+
+impl SessionStore {
+    /// Opens (or creates) the store at `path`. Small cache and no flusher thread: we flush
+    /// explicitly after each commit, and a thousand sessions must not cost a thousand threads.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        std::fs::create_dir_all(path)?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(1024 * 1024)
+            .flush_every_ms(None)
+            .open()?;
+        let events = db.open_tree("events")?;
+        let next = match events.last()? {
+            Some((k, _)) => seq_of(&k, "events")? + 1,
+            None => 1,
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            meta: db.open_tree("meta")?,
+            groups: db.open_tree("groups")?,
+            invites: db.open_tree("invites")?,
+            deliveries: db.open_tree("deliveries")?,
+            dead: db.open_tree("dead")?,
+            fanout: db.open_tree("fanout")?,
+            versions: db.open_tree("versions")?,
+            events,
+            db,
+            next_seq: Mutex::new(next),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes everything committed so far durable. Blocking: call from `spawn_blocking`.
+    /// Concurrent callers share sled's fsync, which is what makes durable writes fast.
+    pub fn flush(&self) -> StoreResult<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn load_record<T: for<'de> Deserialize<'de>>(&self) -> StoreResult<Option<T>> {
+        match self.meta.get(SESSION_KEY)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt {
+                    tree: "meta",
+                    detail: e.to_string(),
+                }),
+        }
+    }
+
+    /// Commits a change of the session record together with the events it caused.
+    pub fn commit_record(
+        &self,
+        record: &impl Serialize,
+        events: &[EventRecord],
+        endpoints: &[EndpointFilter],
+        now_ms: u64,
+    ) -> StoreResult<Vec<u64>> {
+        let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+            tree: "meta",
+            detail: e.to_string(),
+        })?;
+        self.commit(Some(bytes), None, None, events, endpoints, now_ms)
+    }
+
+    /// Commits one session's share of a group change, unless it was applied already.
+    /// `fanout` is the record of the other sessions' shares, kept until they are applied.
+    /// Returns the sequence numbers of the events written (empty when skipped).
+    pub fn commit_group(
+        &self,
+        write: &GroupWrite,
+        fanout: Option<(u64, Vec<u8>)>,
+        endpoints: &[EndpointFilter],
+        now_ms: u64,
+    ) -> StoreResult<Vec<u64>> {
+        self.commit(None, Some(write), fanout, &write.events, endpoints, now_ms)
+    }
+
+    fn commit(
+        &self,
+        record: Option<Vec<u8>>,
+        write: Option<&GroupWrite>,
+        fanout: Option<(u64, Vec<u8>)>,
+        events: &[EventRecord],
+        endpoints: &[EndpointFilter],
+        now_ms: u64,
+    ) -> StoreResult<Vec<u64>> {
+        let mut next = self.next_seq.lock().map_err(|_| StoreError::Poisoned)?;
+        let first = *next;
+        let trees = (
+            &self.meta,
+            &self.groups,
+            &self.invites,
+            &self.events,
+            &self.deliveries,
+            &self.fanout,
+            &self.versions,
+        );
+        let res = trees.transaction(|(meta, groups, invites, ev, del, fan, ver)| {
+            if let Some(w) = write {
+                let stored = ver
+                    .get(w.group_id.as_bytes())?
+                    .map(|v| u64_of(&v))
+                    .unwrap_or(0);
+                if stored >= w.version {
+                    return Ok(false);
+                }
+                ver.insert(w.group_id.as_bytes(), &w.version.to_be_bytes())?;
+                match &w.group {
+                    Some(json) => groups.insert(w.group_id.as_bytes(), json.as_bytes())?,
+                    None => groups.remove(w.group_id.as_bytes())?,
+                };
+                if let Some(code) = &w.invite_del {
+                    invites.remove(code.as_bytes())?;
+                }
+                if let Some(code) = &w.invite_put {
+                    invites.insert(code.as_bytes(), w.group_id.as_bytes())?;
+                }
+            }
+            if let Some(r) = &record {
+                meta.insert(SESSION_KEY, r.as_slice())?;
+            }
+            if let Some((id, bytes)) = &fanout {
+                fan.insert(&id.to_be_bytes(), bytes.as_slice())?;
+            }
+            for (i, e) in events.iter().enumerate() {
+                let seq = first + i as u64;
+                ev.insert(&seq.to_be_bytes(), e.body.as_bytes())?;
+                for ep in endpoints.iter().filter(|ep| ep.wants(&e.name)) {
+                    let job = DeliveryJob {
+                        event: e.name.clone(),
+                        group: e.group.clone(),
+                        url: ep.url.clone(),
+                        attempts: 0,
+                        next_attempt_at: now_ms,
+                        last_error: None,
+                    };
+                    let bytes = serde_json::to_vec(&job)
+                        .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                    del.insert(&delivery_key(ep.id, seq), bytes)?;
+                }
+            }
+            Ok(true)
+        });
+        match res {
+            Ok(true) => {
+                *next = first + events.len() as u64;
+                Ok((first..first + events.len() as u64).collect())
+            }
+            Ok(false) => Ok(Vec::new()),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(detail)) => Err(StoreError::Corrupt {
+                tree: "deliveries",
+                detail,
+            }),
+        }
+    }
+
+    pub fn group(&self, id: &str) -> StoreResult<Option<sled::IVec>> {
+        Ok(self.groups.get(id.as_bytes())?)
+    }
+
+    /// Every group this session holds, as stored JSON, in id order.
+    pub fn groups(&self) -> impl Iterator<Item = StoreResult<(String, sled::IVec)>> + '_ {
+        self.groups.iter().map(|r| {
+            let (k, v) = r?;
+            Ok((String::from_utf8_lossy(&k).into_owned(), v))
+        })
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn invites(&self) -> impl Iterator<Item = StoreResult<(String, String)>> + '_ {
+        self.invites.iter().map(|r| {
+            let (k, v) = r?;
+            Ok((
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            ))
+        })
+    }
+
+    /// Events after `after` (exclusive), oldest first.
+    pub fn events_after(&self, after: u64, limit: usize) -> StoreResult<Vec<(u64, sled::IVec)>> {
+        let mut out = Vec::new();
+        for r in self
+            .events
+            .range((after.saturating_add(1)).to_be_bytes()..)
+            .take(limit)
+        {
+            let (k, v) = r?;
+            out.push((seq_of(&k, "events")?, v));
+        }
+        Ok(out)
+    }
+
+    pub fn event(&self, seq: u64) -> StoreResult<Option<sled::IVec>> {
+        Ok(self.events.get(seq.to_be_bytes())?)
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq.lock().map(|n| *n - 1).unwrap_or(0)
+    }
+
+    /// Removes events older than `cutoff_seq` (exclusive) that no pending or dead delivery needs.
+    pub fn prune_events_before(&self, cutoff_seq: u64) -> StoreResult<usize> {
+        let mut needed = std::collections::BTreeSet::new();
+        for t in [&self.deliveries, &self.dead] {
+            for r in t.iter().keys() {
+                if let Some((_, s)) = split_delivery_key(&r?) {
+                    needed.insert(s);
+                }
+            }
+        }
+        let mut n = 0;
+        for r in self.events.range(..cutoff_seq.to_be_bytes()).keys() {
+            let k = r?;
+            let s = seq_of(&k, "events")?;
+            if !needed.contains(&s) {
+                self.events.remove(&k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    pub fn deliveries(&self) -> &Tree {
+        &self.deliveries
+    }
+    pub fn dead(&self) -> &Tree {
+        &self.dead
+    }
+
+    /// Pending fan-out records: (id, bytes).
+    pub fn fanouts(&self) -> StoreResult<Vec<(u64, sled::IVec)>> {
+        let mut out = Vec::new();
+        for r in self.fanout.iter() {
+            let (k, v) = r?;
+            out.push((seq_of(&k, "fanout")?, v));
+        }
+        Ok(out)
+    }
+
+    pub fn remove_fanout(&self, id: u64) -> StoreResult<()> {
+        self.fanout.remove(id.to_be_bytes())?;
+        Ok(())
+    }
+
+    pub fn generate_id(&self) -> StoreResult<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// Moves a delivery job from one tree to another (pending ↔ dead) atomically.
+    pub fn move_job(&self, key: &[u8], job: &DeliveryJob, to_dead: bool) -> StoreResult<()> {
+        let bytes = serde_json::to_vec(job).map_err(|e| StoreError::Corrupt {
+            tree: "deliveries",
+            detail: e.to_string(),
+        })?;
+        let (from, to) = if to_dead {
+            (&self.deliveries, &self.dead)
+        } else {
+            (&self.dead, &self.deliveries)
+        };
+        (from, to)
+            .transaction(|(f, t)| {
+                f.remove(key)?;
+                t.insert(key, bytes.as_slice())?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StoreError::Sled(e),
+                TransactionError::Abort(()) => StoreError::Poisoned,
+            })
+    }
+}
+
+fn u64_of(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    if v.len() == 8 {
+        b.copy_from_slice(v);
+    }
+    u64::from_be_bytes(b)
+}
+
+fn seq_of(k: &[u8], tree: &'static str) -> StoreResult<u64> {
+    if k.len() != 8 {
+        return Err(StoreError::Corrupt {
+            tree,
+            detail: format!("key of {} bytes", k.len()),
+        });
+    }
+    Ok(u64_of(k))
+}
