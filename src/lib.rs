@@ -91,8 +91,10 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         webhooks::DispatchConfig {
             timeout_seconds: config.webhook_timeout_seconds,
             concurrency: config.webhook_concurrency.max(1),
+            retention_hours: config.event_retention_hours,
         },
-    );
+    )
+    .map_err(|e| StartError::Config(format!("webhook client: {e}")))?;
     let state = AppState {
         registry,
         groups,

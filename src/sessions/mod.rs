@@ -447,6 +447,8 @@ impl Registry {
                     }
                 })
                 .map_err(ApiError::internal)?;
+            // Its delivery workers stop.
+            self.notify(name);
         }
         Ok(removed)
     }

@@ -2,6 +2,7 @@
 //! Knows nothing of HTTP. Every change lands in ONE transaction, then one (shared) flush.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -117,6 +118,9 @@ pub struct SessionStore {
     /// Next event sequence number. A std Mutex held only around seq assignment and the
     /// in-memory transaction (never across a flush or an await), so that seq order is commit order.
     next_seq: Mutex<u64>,
+    /// Counts dead deliveries put back to pending, so the dispatcher knows to look behind
+    /// what it has already read (such a job keeps its old sequence number).
+    requeues: AtomicU64,
 }
 
 const SESSION_KEY: &[u8] = b"session";
@@ -148,6 +152,7 @@ impl SessionStore {
             events,
             db,
             next_seq: Mutex::new(next),
+            requeues: AtomicU64::new(0),
         })
     }
 
@@ -331,25 +336,118 @@ impl SessionStore {
     }
 
     /// Removes events older than `cutoff_seq` (exclusive) that no pending or dead delivery needs.
+    /// Pending is read twice, around dead, because a job may move between the two meanwhile.
     pub fn prune_events_before(&self, cutoff_seq: u64) -> StoreResult<usize> {
         let mut needed = std::collections::BTreeSet::new();
-        for t in [&self.deliveries, &self.dead] {
+        for t in [&self.deliveries, &self.dead, &self.deliveries] {
             for r in t.iter().keys() {
                 if let Some((_, s)) = split_delivery_key(&r?) {
                     needed.insert(s);
                 }
             }
         }
+        let mut batch = sled::Batch::default();
         let mut n = 0;
         for r in self.events.range(..cutoff_seq.to_be_bytes()).keys() {
             let k = r?;
             let s = seq_of(&k, "events")?;
             if !needed.contains(&s) {
-                self.events.remove(&k)?;
+                batch.remove(k);
                 n += 1;
             }
         }
+        self.events.apply_batch(batch)?;
         Ok(n)
+    }
+
+    /// The sequence number of the first event logged at or after `cutoff_ms` (unix ms),
+    /// or the next one to be written when all are older.
+    pub fn first_event_since(&self, cutoff_ms: u64) -> StoreResult<u64> {
+        #[derive(Deserialize)]
+        struct Stamp {
+            timestamp: u64,
+        }
+        for r in self.events.iter() {
+            let (k, v) = r?;
+            let seq = seq_of(&k, "events")?;
+            let at = serde_json::from_slice::<Stamp>(&v)
+                .map(|s| s.timestamp)
+                .unwrap_or(u64::MAX);
+            if at >= cutoff_ms {
+                return Ok(seq);
+            }
+        }
+        Ok(self.last_seq() + 1)
+    }
+
+    /// Pending jobs of one endpoint with a sequence number in `from..=to`, oldest first.
+    pub fn pending_jobs(
+        &self,
+        endpoint: [u8; 8],
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, DeliveryJob)>> {
+        let mut out = Vec::new();
+        if from > to {
+            return Ok(out);
+        }
+        let range = delivery_key(endpoint, from)..=delivery_key(endpoint, to);
+        for r in self.deliveries.range(range) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = r?;
+            let Some((_, seq)) = split_delivery_key(&k) else {
+                continue;
+            };
+            let job = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                tree: "deliveries",
+                detail: format!("job {seq}: {e}"),
+            })?;
+            out.push((seq, job));
+        }
+        Ok(out)
+    }
+
+    /// The endpoints that have pending jobs (one seek per endpoint, not a full scan).
+    pub fn endpoints_with_jobs(&self) -> StoreResult<Vec<[u8; 8]>> {
+        let mut out = Vec::new();
+        let mut from = [0u8; 16];
+        while let Some((k, _)) = self.deliveries.range(from..).next().transpose()? {
+            let Some((ep, _)) = split_delivery_key(&k) else {
+                break;
+            };
+            out.push(ep);
+            let next = u64::from_be_bytes(ep).checked_add(1);
+            match next {
+                Some(n) => from = delivery_key(n.to_be_bytes(), 0),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rewrites a pending job (after a failed attempt).
+    pub fn save_job(&self, endpoint: [u8; 8], seq: u64, job: &DeliveryJob) -> StoreResult<()> {
+        let bytes = serde_json::to_vec(job).map_err(|e| StoreError::Corrupt {
+            tree: "deliveries",
+            detail: e.to_string(),
+        })?;
+        self.deliveries
+            .insert(delivery_key(endpoint, seq), bytes)?;
+        Ok(())
+    }
+
+    /// Forgets a delivered job.
+    pub fn remove_job(&self, endpoint: [u8; 8], seq: u64) -> StoreResult<()> {
+        self.deliveries.remove(delivery_key(endpoint, seq))?;
+        Ok(())
+    }
+
+    /// How many dead deliveries were put back to pending since the store was opened.
+    pub fn requeues(&self) -> u64 {
+        self.requeues.load(Ordering::SeqCst)
     }
 
     pub fn deliveries(&self) -> &Tree {
@@ -398,7 +496,11 @@ impl SessionStore {
             .map_err(|e| match e {
                 TransactionError::Storage(e) => StoreError::Sled(e),
                 TransactionError::Abort(()) => StoreError::Poisoned,
-            })
+            })?;
+        if !to_dead {
+            self.requeues.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
     }
 }
 

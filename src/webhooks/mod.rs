@@ -1,23 +1,37 @@
 //! Webhook delivery: signing, retry schedules, and the durable dispatcher.
 
+pub mod client;
+pub mod dispatcher;
+pub mod retry;
+pub mod sign;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::ids::SessionName;
-use crate::sessions::Registry;
+use crate::sessions::{now_ms, Registry};
+use client::{HttpTransport, Transport};
+use dispatcher::{Clock, Dispatcher};
 
 /// Settings of the dispatcher.
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
     pub timeout_seconds: u64,
     pub concurrency: usize,
+    /// Events older than this are pruned unless a pending or dead delivery needs them; 0 keeps all.
+    pub retention_hours: u64,
 }
+
+/// How often old events are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// A handle on the running dispatcher.
 #[derive(Clone, Default)]
 pub struct Handle {
+    /// Set while the dispatcher's task lives; cleared when it ends or panics.
     running: Arc<AtomicBool>,
 }
 
@@ -27,14 +41,64 @@ impl Handle {
     }
 }
 
-/// Starts the dispatcher. (Delivery itself is not built yet: wakes are drained.)
+/// Clears `running` when the dispatcher's task ends, whether it returns or panics.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Starts the dispatcher with the real HTTP client, and the pruning of old events.
 pub fn spawn(
-    _registry: Arc<Registry>,
-    mut wake: UnboundedReceiver<SessionName>,
-    _cfg: DispatchConfig,
+    registry: Arc<Registry>,
+    wake: UnboundedReceiver<SessionName>,
+    cfg: DispatchConfig,
+) -> Result<Handle, reqwest::Error> {
+    let transport = HttpTransport::new(Duration::from_secs(cfg.timeout_seconds.max(1)))?;
+    if cfg.retention_hours > 0 {
+        let retention_ms = cfg.retention_hours.saturating_mul(3_600_000);
+        tokio::spawn(prune_loop(registry.clone(), retention_ms));
+    }
+    Ok(spawn_with(
+        registry,
+        wake,
+        Arc::new(transport),
+        cfg.concurrency,
+    ))
+}
+
+/// Starts the dispatcher over any transport.
+pub fn spawn_with(
+    registry: Arc<Registry>,
+    wake: UnboundedReceiver<SessionName>,
+    transport: Arc<dyn Transport>,
+    concurrency: usize,
 ) -> Handle {
     let handle = Handle::default();
     handle.running.store(true, Ordering::Relaxed);
-    tokio::spawn(async move { while wake.recv().await.is_some() {} });
+    let running = Running(handle.running.clone());
+    let dispatcher = Dispatcher::new(registry, transport, Clock::new(), concurrency.max(1));
+    tokio::spawn(async move {
+        let _running = running;
+        dispatcher.run(wake).await;
+    });
     handle
+}
+
+async fn prune_loop(registry: Arc<Registry>, retention_ms: u64) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tick.tick().await;
+        let r = registry.clone();
+        match tokio::task::spawn_blocking(move || dispatcher::prune(&r, retention_ms, now_ms()))
+            .await
+        {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!("pruned {n} events older than the retention window"),
+            Ok(Err(e)) => tracing::error!("pruning old events: {e}"),
+            Err(e) => tracing::error!("pruning old events: {e}"),
+        }
+    }
 }

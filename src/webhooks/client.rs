@@ -1,0 +1,117 @@
+//! Sending one attempt: a narrow `Transport` (the process boundary that tests replace) and its
+//! real implementation over one shared reqwest client.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// One POST to a webhook.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What came of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A 2xx within the timeout.
+    Delivered,
+    /// Anything else: the reason for the log, and the receiver's `Retry-After` if it sent one.
+    Failed {
+        error: String,
+        retry_after: Option<String>,
+    },
+}
+
+pub type AnswerFuture = Pin<Box<dyn Future<Output = Answer> + Send + 'static>>;
+
+/// Sends attempts. A trait object because it is the process boundary: tests drive the worker
+/// with a scripted transport under paused time, where real sockets and timeouts cannot run.
+pub trait Transport: Send + Sync + 'static {
+    fn send(&self, req: Request) -> AnswerFuture;
+}
+
+/// The real transport: one client (one connection pool) for every webhook of the gateway.
+pub struct HttpTransport {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl HttpTransport {
+    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            // A redirected POST would silently turn into a GET: a 3xx is a failure to retry.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self { client, timeout })
+    }
+}
+
+impl Transport for HttpTransport {
+    fn send(&self, req: Request) -> AnswerFuture {
+        let client = self.client.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let mut headers = HeaderMap::new();
+            for (name, value) in &req.headers {
+                // Custom headers were validated with the config; skip rather than fail if not.
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    // Insert, not append: a later header of the same name replaces an earlier one.
+                    headers.insert(n, v);
+                }
+            }
+            match client
+                .post(&req.url)
+                .headers(headers)
+                .body(req.body)
+                .send()
+                .await
+            {
+                Ok(resp) if resp.status().is_success() => Answer::Delivered,
+                Ok(resp) => Answer::Failed {
+                    error: format!("HTTP {}", resp.status().as_u16()),
+                    retry_after: resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                },
+                Err(e) => Answer::Failed {
+                    error: describe(&e, timeout),
+                    retry_after: None,
+                },
+            }
+        })
+    }
+}
+
+/// A short reason without the URL (logged next to it anyway) and with the root cause.
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timeout: no answer within {} s", timeout.as_secs());
+    }
+    let mut msg = if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    if let Some(root) = last {
+        msg.push_str(": ");
+        msg.push_str(&root);
+    }
+    msg
+}

@@ -1,0 +1,643 @@
+//! The durable dispatcher: one worker per (session, endpoint) reading that endpoint's
+//! `deliveries` in commit order. A worker is a step function (`Worker::step`) plus a thin loop.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use super::client::{Answer, Request, Transport};
+use super::retry::{parse_retry_after, Schedule};
+use super::sign;
+use crate::ids::SessionName;
+use crate::sessions::config::WebhookConfig;
+use crate::sessions::{now_ms, Registry, Session};
+use crate::store::{DeliveryJob, StoreResult};
+
+/// Why a job whose webhook left the session's config was dead-lettered.
+pub const REMOVED: &str = "webhook removed from the session's config";
+/// Why a job whose event the webhook no longer subscribes to was dead-lettered.
+pub const UNSUBSCRIBED: &str = "event no longer in the webhook's events";
+
+/// Jobs one worker holds in memory at most; the rest wait in the store until there is room.
+const MAX_QUEUED: usize = 5_000;
+
+/// Unix ms that move with tokio's clock, so that paused-time tests drive due times and
+/// timeouts alike. Anchored to the wall clock once; a restart anchors it again.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    base: Instant,
+    base_ms: u64,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            base_ms: now_ms(),
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.base_ms + self.base.elapsed().as_millis() as u64
+    }
+
+    fn instant_at(&self, ms: u64) -> Instant {
+        self.base + Duration::from_millis(ms.saturating_sub(self.base_ms))
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Events of one group go out in order; session events (no group) form their own key.
+type GroupKey = Option<String>;
+
+struct Entry {
+    job: DeliveryJob,
+    in_flight: bool,
+}
+
+impl Entry {
+    /// A first try is due at once: its stored time is the committer's wall clock, which
+    /// must not hold it back if that clock and ours disagree.
+    fn due(&self) -> u64 {
+        if self.job.attempts == 0 {
+            0
+        } else {
+            self.job.next_attempt_at
+        }
+    }
+}
+
+/// What to do now: the jobs to start, and when the earliest waiting one falls due.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub start: Vec<u64>,
+    pub next_due: Option<u64>,
+}
+
+/// The jobs a worker knows, by sequence number and by group. Pure: no I/O, no clock.
+#[derive(Default)]
+pub struct Queue {
+    jobs: BTreeMap<u64, Entry>,
+    groups: HashMap<GroupKey, BTreeSet<u64>>,
+    in_flight: usize,
+}
+
+impl Queue {
+    pub fn insert(&mut self, seq: u64, job: DeliveryJob) {
+        if self.jobs.contains_key(&seq) {
+            return;
+        }
+        self.groups.entry(job.group.clone()).or_default().insert(seq);
+        self.jobs.insert(
+            seq,
+            Entry {
+                job,
+                in_flight: false,
+            },
+        );
+    }
+
+    pub fn remove(&mut self, seq: u64) -> Option<DeliveryJob> {
+        let e = self.jobs.remove(&seq)?;
+        if e.in_flight {
+            self.in_flight -= 1;
+        }
+        if let Some(set) = self.groups.get_mut(&e.job.group) {
+            set.remove(&seq);
+            if set.is_empty() {
+                self.groups.remove(&e.job.group);
+            }
+        }
+        Some(e.job)
+    }
+
+    pub fn contains(&self, seq: u64) -> bool {
+        self.jobs.contains_key(&seq)
+    }
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+    pub fn job(&self, seq: u64) -> Option<&DeliveryJob> {
+        self.jobs.get(&seq).map(|e| &e.job)
+    }
+    fn job_mut(&mut self, seq: u64) -> Option<&mut DeliveryJob> {
+        self.jobs.get_mut(&seq).map(|e| &mut e.job)
+    }
+
+    /// The attempt for `seq` ended without delivering: it waits for its next time again.
+    pub fn landed(&mut self, seq: u64) {
+        if let Some(e) = self.jobs.get_mut(&seq) {
+            if e.in_flight {
+                e.in_flight = false;
+                self.in_flight -= 1;
+            }
+        }
+    }
+
+    fn idle_seqs(&self) -> Vec<u64> {
+        self.jobs
+            .iter()
+            .filter(|(_, e)| !e.in_flight)
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
+    /// Starts the head of every group that is due and not in flight, oldest first, while
+    /// fewer than `max_in_flight` are out. A head that waits for a retry holds back only
+    /// its own group.
+    pub fn plan(&mut self, now_ms: u64, max_in_flight: usize) -> Plan {
+        let mut ready = Vec::new();
+        let mut next_due: Option<u64> = None;
+        for set in self.groups.values() {
+            let Some(e) = set.first().and_then(|h| self.jobs.get(h).map(|e| (*h, e))) else {
+                continue;
+            };
+            let (head, entry) = e;
+            if entry.in_flight {
+                continue;
+            }
+            let due = entry.due();
+            if due <= now_ms {
+                ready.push(head);
+            } else {
+                next_due = Some(next_due.map_or(due, |n| n.min(due)));
+            }
+        }
+        ready.sort_unstable();
+        ready.truncate(max_in_flight.saturating_sub(self.in_flight));
+        for seq in &ready {
+            if let Some(e) = self.jobs.get_mut(seq) {
+                e.in_flight = true;
+                self.in_flight += 1;
+            }
+        }
+        Plan {
+            start: ready,
+            next_due,
+        }
+    }
+}
+
+/// What a step ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    Continue,
+    /// The session is gone, or the webhook is gone and all its jobs are dead-lettered.
+    Stop,
+}
+
+/// The envelope fields a request carries in its headers.
+#[derive(Deserialize)]
+struct Stamp {
+    id: String,
+    timestamp: u64,
+}
+
+/// Delivers one endpoint's jobs of one session.
+pub struct Worker {
+    registry: Arc<Registry>,
+    session: Arc<Session>,
+    endpoint: [u8; 8],
+    transport: Arc<dyn Transport>,
+    clock: Clock,
+    concurrency: usize,
+    wake: Arc<Notify>,
+    queue: Queue,
+    /// The highest sequence number read from the store so far.
+    loaded_upto: u64,
+    requeues_seen: u64,
+    in_flight: JoinSet<(u64, Answer)>,
+    /// Task id → sequence number, to find the job of an attempt that panicked.
+    tasks: HashMap<tokio::task::Id, u64>,
+}
+
+impl Worker {
+    pub fn new(
+        registry: Arc<Registry>,
+        session: Arc<Session>,
+        endpoint: [u8; 8],
+        transport: Arc<dyn Transport>,
+        clock: Clock,
+        concurrency: usize,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            registry,
+            session,
+            endpoint,
+            transport,
+            clock,
+            concurrency: concurrency.max(1),
+            wake,
+            queue: Queue::default(),
+            loaded_upto: 0,
+            requeues_seen: u64::MAX,
+            in_flight: JoinSet::new(),
+            tasks: HashMap::new(),
+        }
+    }
+
+    /// The thin loop: steps until told to stop; a store error resets the worker to what the
+    /// store holds (in-flight attempts are dropped and will be sent again: at-least-once).
+    pub async fn run(mut self) {
+        loop {
+            match self.step().await {
+                Ok(Step::Continue) => {}
+                Ok(Step::Stop) => break,
+                Err(e) => {
+                    tracing::error!(session = %self.session.name, "webhook worker: {e}; reloading in 1 s");
+                    self.in_flight.abort_all();
+                    self.in_flight = JoinSet::new();
+                    self.tasks.clear();
+                    self.queue = Queue::default();
+                    self.loaded_upto = 0;
+                    self.requeues_seen = u64::MAX;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// One round: take in new jobs, read the webhook's current config, start what is due,
+    /// then wait for one thing (an answer, a wake-up, a due time) and record what came of it.
+    pub async fn step(&mut self) -> StoreResult<Step> {
+        if !self.registered() {
+            return Ok(Step::Stop);
+        }
+        self.load()?;
+        let hook = self.current_hook();
+        let mut wrote = false;
+        let mut next_due = None;
+        match &hook {
+            None => {
+                // Beyond the in-memory window there may be more: read on until none is left.
+                loop {
+                    let idle = self.queue.idle_seqs();
+                    if idle.is_empty() {
+                        break;
+                    }
+                    for seq in idle {
+                        self.bury(seq, REMOVED)?;
+                        wrote = true;
+                    }
+                    self.load()?;
+                }
+                if self.queue.is_empty() && self.in_flight.is_empty() {
+                    if wrote {
+                        self.flush().await?;
+                    }
+                    return Ok(Step::Stop);
+                }
+            }
+            Some(hook) => loop {
+                let now = self.clock.now_ms();
+                let plan = self.queue.plan(now, self.concurrency);
+                next_due = plan.next_due;
+                let mut buried = false;
+                for seq in plan.start {
+                    if !self.start(seq, hook, now)? {
+                        buried = true;
+                    }
+                }
+                wrote |= buried;
+                // A dead-lettered head frees its group and a slot: plan again.
+                if !buried {
+                    break;
+                }
+            },
+        }
+        if wrote {
+            self.flush().await?;
+        }
+        let sleep = {
+            let at = next_due.map(|ms| self.clock.instant_at(ms));
+            async move {
+                match at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            }
+        };
+        tokio::select! {
+            Some(done) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => {
+                let mut wrote = self.land(done)?;
+                while let Some(done) = self.in_flight.try_join_next_with_id() {
+                    wrote |= self.land(done)?;
+                }
+                if wrote {
+                    self.flush().await?;
+                }
+            }
+            _ = self.wake.notified() => {}
+            _ = sleep => {}
+        }
+        Ok(Step::Continue)
+    }
+
+    fn registered(&self) -> bool {
+        self.registry
+            .get(&self.session.name)
+            .is_some_and(|s| Arc::ptr_eq(&s, &self.session))
+    }
+
+    /// The webhook as configured now: settings changed by PUT apply to the next attempt.
+    fn current_hook(&self) -> Option<WebhookConfig> {
+        self.registry
+            .webhooks(&self.session.record())
+            .into_iter()
+            .find(|(id, _)| *id == self.endpoint)
+            .map(|(_, w)| w)
+    }
+
+    /// Reads jobs committed since the last look, and (after a retry from the dead letters)
+    /// those behind it.
+    fn load(&mut self) -> StoreResult<()> {
+        let store = &self.session.store;
+        let requeues = store.requeues();
+        if requeues != self.requeues_seen {
+            self.requeues_seen = requeues;
+            for (seq, job) in store.pending_jobs(self.endpoint, 0, self.loaded_upto, usize::MAX)? {
+                self.queue.insert(seq, job);
+            }
+        }
+        let room = MAX_QUEUED.saturating_sub(self.queue.len());
+        if room > 0 {
+            let from = self.loaded_upto.saturating_add(1);
+            for (seq, job) in store.pending_jobs(self.endpoint, from, u64::MAX, room)? {
+                self.loaded_upto = seq;
+                self.queue.insert(seq, job);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one attempt, or dead-letters the job when it cannot be sent (answers false).
+    fn start(&mut self, seq: u64, hook: &WebhookConfig, now: u64) -> StoreResult<bool> {
+        let Some(job) = self.queue.job(seq) else {
+            return Ok(true);
+        };
+        if !hook.events.iter().any(|e| e == "*" || *e == job.event) {
+            self.bury(seq, UNSUBSCRIBED)?;
+            return Ok(false);
+        }
+        let Some(body) = self.session.store.event(seq)? else {
+            self.bury(seq, "the event is no longer in the session's log")?;
+            return Ok(false);
+        };
+        let Ok(stamp) = serde_json::from_slice::<Stamp>(&body) else {
+            self.bury(seq, "the logged event is not a valid envelope")?;
+            return Ok(false);
+        };
+        let req = Request {
+            url: hook.url.clone(),
+            headers: sign::headers(hook, &stamp.id, stamp.timestamp, &body, now / 1000),
+            body: body.to_vec(),
+        };
+        let answer = self.transport.send(req);
+        let handle = self.in_flight.spawn(async move { (seq, answer.await) });
+        self.tasks.insert(handle.id(), seq);
+        Ok(true)
+    }
+
+    /// Records an answer; true when something was written that should be flushed.
+    fn land(
+        &mut self,
+        done: Result<(tokio::task::Id, (u64, Answer)), tokio::task::JoinError>,
+    ) -> StoreResult<bool> {
+        let (seq, answer) = match done {
+            Ok((id, result)) => {
+                self.tasks.remove(&id);
+                result
+            }
+            Err(e) => {
+                let Some(seq) = self.tasks.remove(&e.id()) else {
+                    return Ok(false);
+                };
+                let answer = Answer::Failed {
+                    error: format!("internal error while sending: {e}"),
+                    retry_after: None,
+                };
+                (seq, answer)
+            }
+        };
+        let (error, retry_after) = match answer {
+            Answer::Delivered => {
+                // Not flushed on its own: a crash now only means this event is sent again.
+                self.session.store.remove_job(self.endpoint, seq)?;
+                self.queue.remove(seq);
+                return Ok(false);
+            }
+            Answer::Failed { error, retry_after } => (error, retry_after),
+        };
+        let now = self.clock.now_ms();
+        let hook = self.current_hook();
+        let Some(job) = self.queue.job_mut(seq) else {
+            return Ok(false);
+        };
+        job.attempts = job.attempts.saturating_add(1);
+        job.last_error = Some(error.clone());
+        let tries = job.attempts;
+        let Some(hook) = hook else {
+            self.bury(seq, REMOVED)?;
+            return Ok(true);
+        };
+        let schedule = Schedule::of(&hook);
+        tracing::warn!(
+            session = %self.session.name,
+            url = %hook.url,
+            "webhook attempt {tries} of {} failed: {error}",
+            schedule.tries()
+        );
+        let wait = retry_after.and_then(|v| parse_retry_after(&v, now));
+        match schedule.next_attempt(tries, now, wait, rand::random()) {
+            Some(at) => {
+                job.next_attempt_at = at;
+                let job = job.clone();
+                self.session.store.save_job(self.endpoint, seq, &job)?;
+                self.queue.landed(seq);
+            }
+            None => self.bury(seq, &error)?,
+        }
+        Ok(true)
+    }
+
+    /// Moves a job to the dead letters with its reason; it stays there until retried by hand.
+    fn bury(&mut self, seq: u64, reason: &str) -> StoreResult<()> {
+        let Some(mut job) = self.queue.remove(seq) else {
+            return Ok(());
+        };
+        job.last_error = Some(reason.to_owned());
+        job.next_attempt_at = 0;
+        let key = crate::store::delivery_key(self.endpoint, seq);
+        self.session.store.move_job(&key, &job, true)?;
+        tracing::warn!(
+            session = %self.session.name,
+            url = %job.url,
+            event = %job.event,
+            "webhook delivery dead-lettered after {} attempts: {reason}",
+            job.attempts
+        );
+        Ok(())
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        let session = self.session.clone();
+        tokio::task::spawn_blocking(move || session.store.flush())
+            .await
+            .map_err(|e| crate::store::StoreError::Io(std::io::Error::other(e)))?
+    }
+}
+
+/// One worker's wake-up and task.
+struct Link {
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+struct SessionWorkers {
+    session: Arc<Session>,
+    requeues_seen: u64,
+    workers: HashMap<[u8; 8], Link>,
+}
+
+impl Drop for SessionWorkers {
+    fn drop(&mut self) {
+        for link in self.workers.values() {
+            link.task.abort();
+        }
+    }
+}
+
+/// Owns the workers: starts them for every session at start-up and on a session's first
+/// wake-up, wakes them after commits, stops them when their session is deleted.
+pub struct Dispatcher {
+    registry: Arc<Registry>,
+    transport: Arc<dyn Transport>,
+    clock: Clock,
+    concurrency: usize,
+    sessions: HashMap<SessionName, SessionWorkers>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        registry: Arc<Registry>,
+        transport: Arc<dyn Transport>,
+        clock: Clock,
+        concurrency: usize,
+    ) -> Self {
+        Self {
+            registry,
+            transport,
+            clock,
+            concurrency,
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// Serves wake-ups until the registry (the sender) is gone.
+    pub async fn run(mut self, mut wake: UnboundedReceiver<SessionName>) {
+        for s in self.registry.list() {
+            self.wake(&s.name);
+        }
+        while let Some(name) = wake.recv().await {
+            // Commits come in bursts: one look per session per burst.
+            let mut names = HashSet::from([name]);
+            while let Ok(n) = wake.try_recv() {
+                names.insert(n);
+            }
+            for n in names {
+                self.wake(&n);
+            }
+        }
+    }
+
+    pub fn wake(&mut self, name: &SessionName) {
+        let Some(session) = self.registry.get(name) else {
+            // Deleted: dropping its workers aborts them.
+            self.sessions.remove(name);
+            return;
+        };
+        let same = self
+            .sessions
+            .get(name)
+            .is_some_and(|sw| Arc::ptr_eq(&sw.session, &session));
+        if !same {
+            self.sessions.insert(
+                name.clone(),
+                SessionWorkers {
+                    session: session.clone(),
+                    requeues_seen: u64::MAX,
+                    workers: HashMap::new(),
+                },
+            );
+        }
+        let Some(sw) = self.sessions.get_mut(name) else {
+            return;
+        };
+        let mut endpoints: Vec<[u8; 8]> = self
+            .registry
+            .webhooks(&session.record())
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        // Jobs of endpoints no longer configured still need a worker (to dead-letter them);
+        // look for them when the session is new to us or a dead job was put back.
+        let requeues = session.store.requeues();
+        if requeues != sw.requeues_seen {
+            match session.store.endpoints_with_jobs() {
+                Ok(found) => {
+                    sw.requeues_seen = requeues;
+                    endpoints.extend(found);
+                }
+                Err(e) => tracing::error!(session = %name, "listing pending deliveries: {e}"),
+            }
+        }
+        for ep in endpoints {
+            let alive = sw.workers.get(&ep).is_some_and(|l| !l.task.is_finished());
+            if alive {
+                continue;
+            }
+            let wake = Arc::new(Notify::new());
+            let worker = Worker::new(
+                self.registry.clone(),
+                session.clone(),
+                ep,
+                self.transport.clone(),
+                self.clock,
+                self.concurrency,
+                wake.clone(),
+            );
+            let task = tokio::spawn(worker.run());
+            sw.workers.insert(ep, Link { wake, task });
+        }
+        for link in sw.workers.values() {
+            link.wake.notify_one();
+        }
+    }
+}
+
+/// Prunes, in every session, the events older than the retention window that no pending or
+/// dead delivery needs. Blocking: call from `spawn_blocking`.
+pub fn prune(registry: &Registry, retention_ms: u64, now_ms: u64) -> StoreResult<usize> {
+    let cutoff = now_ms.saturating_sub(retention_ms);
+    let mut n = 0;
+    for s in registry.list() {
+        let first_kept = s.store.first_event_since(cutoff)?;
+        n += s.store.prune_events_before(first_kept)?;
+    }
+    Ok(n)
+}
