@@ -19,6 +19,9 @@ use crate::sessions::config::WebhookConfig;
 use crate::sessions::{now_ms, Registry, Session};
 use crate::store::{DeliveryJob, StoreResult};
 
+#[cfg(test)]
+mod tests;
+
 /// Why a job whose webhook left the session's config was dead-lettered.
 pub const REMOVED: &str = "webhook removed from the session's config";
 /// Why a job whose event the webhook no longer subscribes to was dead-lettered.

@@ -1,0 +1,342 @@
+//! The worker driven under paused time with a scripted transport: schedules, order, limits.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::Semaphore;
+
+use super::*;
+use crate::sessions::config::SessionConfig;
+use crate::sessions::endpoint_id;
+use crate::store::{split_delivery_key, EventRecord};
+use crate::webhooks::client::AnswerFuture;
+
+const URL: &str = "http://127.0.0.1:9/hook";
+
+type Script = Box<dyn Fn(&str, usize) -> Answer + Send + Sync>;
+
+/// Records every request with the (paused) time it was sent, and answers from a script of
+/// (event id, how many times this id was sent before).
+struct Fake {
+    tx: UnboundedSender<(Instant, Request)>,
+    script: Script,
+    counts: Mutex<HashMap<String, usize>>,
+    /// When set, each answer waits for a permit: the test decides when requests finish.
+    gate: Option<Arc<Semaphore>>,
+    out: Arc<AtomicUsize>,
+    max_out: Arc<AtomicUsize>,
+}
+
+impl Transport for Fake {
+    fn send(&self, req: Request) -> AnswerFuture {
+        let id = header(&req, "x-webhook-request-id");
+        let n = {
+            let mut c = self.counts.lock().expect("lock");
+            let n = c.entry(id.clone()).or_default();
+            *n += 1;
+            *n - 1
+        };
+        let answer = (self.script)(&id, n);
+        let _ = self.tx.send((Instant::now(), req));
+        let gate = self.gate.clone();
+        let out = self.out.clone();
+        let now_out = out.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_out.fetch_max(now_out, Ordering::SeqCst);
+        Box::pin(async move {
+            if let Some(g) = gate {
+                g.acquire().await.expect("gate").forget();
+            }
+            out.fetch_sub(1, Ordering::SeqCst);
+            answer
+        })
+    }
+}
+
+fn header(req: &Request, name: &str) -> String {
+    req.headers
+        .iter()
+        .rev()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+fn fail(error: &str) -> Answer {
+    Answer::Failed {
+        error: error.into(),
+        retry_after: None,
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    registry: Arc<Registry>,
+    session: Arc<Session>,
+    rx: UnboundedReceiver<(Instant, Request)>,
+    max_out: Arc<AtomicUsize>,
+    gate: Arc<Semaphore>,
+}
+
+async fn setup(retries: Value, concurrency: usize, gated: bool, script: Script) -> Setup {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = crate::Config::for_dir(dir.path());
+    let (wake_tx, _wake_rx) = unbounded_channel();
+    let registry = Arc::new(
+        Registry::open(dir.path(), crate::environment(&config), None, wake_tx).expect("registry"),
+    );
+    let session_config: SessionConfig = serde_json::from_value(json!({"webhooks": [
+        {"url": URL, "events": ["group.v2.update"], "retries": retries}
+    ]}))
+    .expect("config");
+    let name = SessionName::parse("s").expect("name");
+    let session = registry
+        .create(name, session_config, true)
+        .await
+        .expect("session");
+    let (tx, rx) = unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let max_out = Arc::new(AtomicUsize::new(0));
+    let fake = Fake {
+        tx,
+        script,
+        counts: Mutex::new(HashMap::new()),
+        gate: gated.then(|| gate.clone()),
+        out: Arc::new(AtomicUsize::new(0)),
+        max_out: max_out.clone(),
+    };
+    let worker = Worker::new(
+        registry.clone(),
+        session.clone(),
+        endpoint_id(URL),
+        Arc::new(fake),
+        Clock::new(),
+        concurrency,
+        Arc::new(Notify::new()),
+    );
+    tokio::spawn(worker.run());
+    Setup {
+        _dir: dir,
+        registry,
+        session,
+        rx,
+        max_out,
+        gate,
+    }
+}
+
+impl Setup {
+    /// Commits one `group.v2.update` per (group, event id), in order.
+    fn commit(&self, events: &[(&str, &str)]) {
+        let rec = self.session.record();
+        let evs: Vec<EventRecord> = events
+            .iter()
+            .map(|(g, id)| EventRecord {
+                name: "group.v2.update".into(),
+                group: Some((*g).into()),
+                body: json!({"id": id, "timestamp": 1_700_000_000_000u64, "event": "group.v2.update"})
+                    .to_string(),
+            })
+            .collect();
+        self.session
+            .store
+            .commit_record(&rec, &evs, &self.registry.endpoints(&rec), now_ms())
+            .expect("commit");
+    }
+
+    async fn next(&mut self) -> (Instant, Request) {
+        tokio::time::timeout(Duration::from_secs(3600), self.rx.recv())
+            .await
+            .expect("a request in time")
+            .expect("open")
+    }
+
+    /// The dead jobs: (seq, job).
+    async fn dead_after_waiting(&self, n: usize) -> Vec<(u64, DeliveryJob)> {
+        for _ in 0..10_000 {
+            if self.session.store.dead().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.session
+            .store
+            .dead()
+            .iter()
+            .map(|r| {
+                let (k, v) = r.expect("read");
+                let seq = split_delivery_key(&k).expect("key").1;
+                (seq, serde_json::from_slice(&v).expect("job"))
+            })
+            .collect()
+    }
+}
+
+fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_receiver_is_retried_on_the_constant_schedule_then_dead_lettered() {
+    let mut t = setup(
+        json!({"policy": "constant", "delaySeconds": 2, "attempts": 3}),
+        8,
+        false,
+        Box::new(|_, _| fail("HTTP 500")),
+    )
+    .await;
+    t.commit(&[("g1", "evt_a")]);
+    let (t0, first) = t.next().await;
+    let mut gaps = Vec::new();
+    let mut prev = t0;
+    for _ in 0..3 {
+        let (at, req) = t.next().await;
+        assert_eq!(req.body, first.body, "every retry carries the same bytes");
+        assert_eq!(header(&req, "x-webhook-request-id"), "evt_a");
+        gaps.push(ms(at - prev));
+        prev = at;
+    }
+    assert!(gaps.iter().all(|g| (2000..2010).contains(g)), "{gaps:?}");
+    let dead = t.dead_after_waiting(1).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].1.attempts, 4);
+    assert_eq!(dead[0].1.last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(t.session.store.deliveries().len(), 0);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(600), t.rx.recv())
+            .await
+            .is_err(),
+        "nothing more is sent after the last attempt"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn exponential_retries_double_with_at_most_twenty_percent_jitter() {
+    let mut t = setup(
+        json!({"policy": "exponential", "delaySeconds": 1, "attempts": 3}),
+        8,
+        false,
+        Box::new(|_, n| if n < 3 { fail("HTTP 503") } else { Answer::Delivered }),
+    )
+    .await;
+    t.commit(&[("g1", "evt_a")]);
+    let (mut prev, _) = t.next().await;
+    for want in [2000u128, 4000, 8000] {
+        let (at, _) = t.next().await;
+        let gap = ms(at - prev);
+        assert!(
+            gap >= want && gap <= want * 12 / 10 + 10,
+            "gap {gap} ms, want {want} ms + at most 20 %"
+        );
+        prev = at;
+    }
+    for _ in 0..10_000 {
+        if t.session.store.deliveries().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(t.session.store.deliveries().is_empty(), "delivered on the 4th try");
+    assert!(t.session.store.dead().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured_over_a_shorter_policy_delay() {
+    let mut t = setup(
+        json!({"policy": "constant", "delaySeconds": 1, "attempts": 5}),
+        8,
+        false,
+        Box::new(|_, n| {
+            if n == 0 {
+                Answer::Failed {
+                    error: "HTTP 429".into(),
+                    retry_after: Some("7".into()),
+                }
+            } else {
+                Answer::Delivered
+            }
+        }),
+    )
+    .await;
+    t.commit(&[("g1", "evt_a")]);
+    let (t0, _) = t.next().await;
+    let (t1, _) = t.next().await;
+    assert!((7000..7010).contains(&ms(t1 - t0)), "{:?}", t1 - t0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_waiting_for_a_retry_holds_back_only_its_own_group() {
+    let mut t = setup(
+        json!({"policy": "constant", "delaySeconds": 5, "attempts": 5}),
+        8,
+        false,
+        Box::new(|id, n| {
+            if id == "evt_a1" && n == 0 {
+                fail("HTTP 500")
+            } else {
+                Answer::Delivered
+            }
+        }),
+    )
+    .await;
+    t.commit(&[
+        ("a", "evt_a1"),
+        ("b", "evt_b1"),
+        ("a", "evt_a2"),
+        ("b", "evt_b2"),
+    ]);
+    let (t0, first) = t.next().await;
+    let mut sent = vec![(header(&first, "x-webhook-request-id"), 0)];
+    for _ in 0..4 {
+        let (at, req) = t.next().await;
+        sent.push((header(&req, "x-webhook-request-id"), ms(at - t0) / 1000));
+    }
+    let sent: Vec<(&str, u128)> = sent.iter().map(|(i, s)| (i.as_str(), *s)).collect();
+    assert_eq!(
+        sent,
+        [
+            ("evt_a1", 0),
+            ("evt_b1", 0),
+            ("evt_b2", 0),
+            ("evt_a1", 5),
+            ("evt_a2", 5),
+        ],
+        "group b goes on while a waits; a2 only after a1 got through"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_more_than_the_concurrency_limit_is_in_flight_and_never_two_of_one_group() {
+    let mut t = setup(
+        json!({"attempts": 0}),
+        3,
+        true,
+        Box::new(|_, _| Answer::Delivered),
+    )
+    .await;
+    let ids: Vec<String> = (0..10).map(|i| format!("evt_{i}")).collect();
+    // Four groups of two, then two more in a fifth group.
+    let events: Vec<(&str, &str)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (["g0", "g1", "g2", "g3", "g4"][(i / 2) % 5], id.as_str()))
+        .collect();
+    t.commit(&events);
+    for _ in 0..3 {
+        t.next().await;
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_secs(60), t.rx.recv())
+            .await
+            .is_err(),
+        "a fourth request waits for a free slot"
+    );
+    t.gate.add_permits(100);
+    let mut n = 3;
+    while n < 10 {
+        t.next().await;
+        n += 1;
+    }
+    assert_eq!(t.max_out.load(Ordering::SeqCst), 3);
+}
