@@ -81,7 +81,10 @@ enum Reply {
 
 async fn scripted_receiver(
     answer: impl Fn(usize) -> Reply + Send + Sync + 'static,
-) -> (String, tokio::sync::mpsc::UnboundedReceiver<(Instant, Received)>) {
+) -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(Instant, Received)>,
+) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let count = Arc::new(AtomicUsize::new(0));
     let answer = Arc::new(answer);
@@ -98,10 +101,7 @@ async fn scripted_receiver(
                 },
             ));
             match answer(n) {
-                Reply::Status(s) => (
-                    StatusCode::from_u16(s).expect("status"),
-                    HeaderMap::new(),
-                ),
+                Reply::Status(s) => (StatusCode::from_u16(s).expect("status"), HeaderMap::new()),
                 Reply::RetryAfter(s, after) => {
                     let mut hm = HeaderMap::new();
                     hm.insert("retry-after", after.parse().expect("value"));
@@ -148,7 +148,10 @@ async fn signed_deliveries_verify_with_independently_computed_signatures() {
     )
     .await;
     let group = gw.group("signed", "Signed", &[FRIEND]).await;
-    for (r, key) in [(plain.next(5).await, "my-secret-key"), (whsec.next(5).await, key2)] {
+    for (r, key) in [
+        (plain.next(5).await, "my-secret-key"),
+        (whsec.next(5).await, key2),
+    ] {
         let body = r.json();
         assert_eq!(body["event"], "group.v2.join");
         assert_eq!(body["payload"]["group"]["id"], group["id"]);
@@ -163,11 +166,20 @@ async fn signed_deliveries_verify_with_independently_computed_signatures() {
             h(&r.headers, "x-webhook-timestamp"),
             body["timestamp"].to_string()
         );
-        assert_eq!(h(&r.headers, "x-webhook-hmac"), expected_waha_hmac(key, &r.body));
+        assert_eq!(
+            h(&r.headers, "x-webhook-hmac"),
+            expected_waha_hmac(key, &r.body)
+        );
         assert_eq!(h(&r.headers, "x-webhook-hmac-algorithm"), "sha512");
         let ts: u64 = h(&r.headers, "webhook-timestamp").parse().expect("unix s");
-        assert!(ts.abs_diff(unix_now()) < 60, "webhook-timestamp is this attempt's time");
-        assert!(standard_webhooks_verifies(key, &r), "webhook-signature verifies");
+        assert!(
+            ts.abs_diff(unix_now()) < 60,
+            "webhook-timestamp is this attempt's time"
+        );
+        assert!(
+            standard_webhooks_verifies(key, &r),
+            "webhook-signature verifies"
+        );
     }
     // Only the first webhook has the custom header.
     let again = gw.group("signed", "Second", &[FRIEND]).await;
@@ -230,8 +242,14 @@ async fn a_failing_receiver_gets_the_same_id_and_bytes_until_it_accepts() {
 async fn a_receiver_that_never_answers_times_out_and_holds_back_no_other_session() {
     let dir = tempfile::tempdir().expect("dir");
     let gw = gateway_in(dir, |c| c.webhook_timeout_seconds = 2).await;
-    let (hang_url, mut hang) =
-        scripted_receiver(|n| if n == 0 { Reply::Hang } else { Reply::Status(200) }).await;
+    let (hang_url, mut hang) = scripted_receiver(|n| {
+        if n == 0 {
+            Reply::Hang
+        } else {
+            Reply::Status(200)
+        }
+    })
+    .await;
     let mut good = receiver(|_| 200).await;
     let hook = |url: &str| {
         json!([{"url": url, "events": ["group.v2.join"],
@@ -285,7 +303,14 @@ async fn a_timed_out_attempt_is_logged_with_its_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_of_each_group_arrive_in_order_through_random_failures() {
     let gw = gateway().await;
-    let mut rx = receiver(|_| if rand::random::<f64>() < 0.2 { 500 } else { 200 }).await;
+    let mut rx = receiver(|_| {
+        if rand::random::<f64>() < 0.2 {
+            500
+        } else {
+            200
+        }
+    })
+    .await;
     gw.session(
         "order",
         None,
@@ -328,7 +353,9 @@ async fn events_of_each_group_arrive_in_order_through_random_failures() {
         let body = r.json();
         if seen.insert(body["id"].as_str().expect("id").to_owned()) {
             let group = body["payload"]["group"]["id"].as_str().expect("group");
-            let subject = body["payload"]["group"]["subject"].as_str().expect("subject");
+            let subject = body["payload"]["group"]["subject"]
+                .as_str()
+                .expect("subject");
             order
                 .entry(group.to_owned())
                 .or_default()
@@ -367,7 +394,10 @@ async fn a_dead_letter_is_delivered_after_a_retry_by_hand() {
 
     let id = dead[0]["id"].as_str().expect("id");
     let (status, body) = gw
-        .post(&format!("/api/dl/webhooks/deliveries/{id}/retry"), json!({}))
+        .post(
+            &format!("/api/dl/webhooks/deliveries/{id}/retry"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["state"], "pending");
@@ -379,7 +409,10 @@ async fn a_dead_letter_is_delivered_after_a_retry_by_hand() {
     })
     .await;
     let (status, body) = gw
-        .post(&format!("/api/dl/webhooks/deliveries/{id}/retry"), json!({}))
+        .post(
+            &format!("/api/dl/webhooks/deliveries/{id}/retry"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["code"], "delivery_not_found");
@@ -419,7 +452,11 @@ async fn removing_a_webhook_dead_letters_its_pending_deliveries_with_the_reason(
     gw.group("rm", "Removed", &[FRIEND]).await;
     rx.next(5).await;
     wait_for(5, "the failure to be recorded", || async {
-        deliveries(&gw, "rm", "pending").await.first().map(|d| d["attempts"].clone()) == Some(json!(1))
+        deliveries(&gw, "rm", "pending")
+            .await
+            .first()
+            .map(|d| d["attempts"].clone())
+            == Some(json!(1))
     })
     .await;
     let (status, body) = gw
@@ -431,7 +468,10 @@ async fn removing_a_webhook_dead_letters_its_pending_deliveries_with_the_reason(
     })
     .await;
     let dead = deliveries(&gw, "rm", "dead").await;
-    assert_eq!(dead[0]["lastError"], "webhook removed from the session's config");
+    assert_eq!(
+        dead[0]["lastError"],
+        "webhook removed from the session's config"
+    );
     assert_eq!(dead[0]["attempts"], 1);
     assert!(deliveries(&gw, "rm", "pending").await.is_empty());
 }
@@ -488,15 +528,24 @@ async fn the_global_webhook_comes_from_the_configuration() {
     })
     .await;
     let info = gw.session("g", None, None).await;
-    assert!(info["config"].get("webhooks").is_none(), "not shown in the config");
+    assert!(
+        info["config"].get("webhooks").is_none(),
+        "not shown in the config"
+    );
     let group = gw.group("g", "Global", &[FRIEND]).await;
     let r = rx.next(5).await;
     let body = r.json();
-    assert_eq!(body["event"], "group.v2.join", "session.status is filtered out");
+    assert_eq!(
+        body["event"], "group.v2.join",
+        "session.status is filtered out"
+    );
     assert_eq!(body["payload"]["group"]["id"], group["id"]);
     assert_eq!(h(&r.headers, "x-env"), "prod");
     assert_eq!(h(&r.headers, "x-team"), "core");
-    assert_eq!(h(&r.headers, "x-webhook-hmac"), expected_waha_hmac(key, &r.body));
+    assert_eq!(
+        h(&r.headers, "x-webhook-hmac"),
+        expected_waha_hmac(key, &r.body)
+    );
     assert!(standard_webhooks_verifies(key, &r));
 }
 

@@ -434,8 +434,7 @@ impl SessionStore {
             tree: "deliveries",
             detail: e.to_string(),
         })?;
-        self.deliveries
-            .insert(delivery_key(endpoint, seq), bytes)?;
+        self.deliveries.insert(delivery_key(endpoint, seq), bytes)?;
         Ok(())
     }
 

@@ -101,7 +101,10 @@ impl Queue {
         if self.jobs.contains_key(&seq) {
             return;
         }
-        self.groups.entry(job.group.clone()).or_default().insert(seq);
+        self.groups
+            .entry(job.group.clone())
+            .or_default()
+            .insert(seq);
         self.jobs.insert(
             seq,
             Entry {

@@ -96,7 +96,9 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
         return None;
     }
     let days = days_from_civil(year, month, day as i64);
-    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + m * 60 + sec)
+    u64::try_from(days)
+        .ok()
+        .map(|d| d * 86_400 + h * 3600 + m * 60 + sec)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -158,7 +160,10 @@ mod tests {
 
     #[test]
     fn no_retries_means_the_first_failure_is_the_last() {
-        assert_eq!(schedule(RetryPolicy::Constant, 2, 0).next_attempt(1, 0, None, 0.0), None);
+        assert_eq!(
+            schedule(RetryPolicy::Constant, 2, 0).next_attempt(1, 0, None, 0.0),
+            None
+        );
     }
 
     #[test]
@@ -172,14 +177,23 @@ mod tests {
     fn retry_after_takes_seconds_or_an_http_date() {
         assert_eq!(parse_retry_after(" 120 ", 0), Some(120_000));
         // 1994-11-06T08:49:37Z is 784111777.
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_770_000),
             Some(7_000)
         );
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_780_000), Some(0));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_780_000),
+            Some(0)
+        );
         assert_eq!(parse_http_date("2024-01-01T00:00:00Z"), None);
         assert_eq!(parse_retry_after("soon", 0), None);
-        assert_eq!(parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT"), Some(1_709_164_800));
+        assert_eq!(
+            parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT"),
+            Some(1_709_164_800)
+        );
     }
 }

@@ -107,7 +107,10 @@ mod tests {
     #[test]
     fn a_key_without_the_whsec_prefix_is_used_as_its_bytes() {
         assert_eq!(standard_key("plain"), b"plain".to_vec());
-        assert_eq!(standard_key("whsec_!!notbase64"), b"whsec_!!notbase64".to_vec());
+        assert_eq!(
+            standard_key("whsec_!!notbase64"),
+            b"whsec_!!notbase64".to_vec()
+        );
     }
 
     fn hook(key: Option<&str>) -> WebhookConfig {
@@ -133,9 +136,17 @@ mod tests {
 
     #[test]
     fn unsigned_webhooks_carry_no_signature_headers() {
-        let h = headers(&hook(None), "evt_1", 1_700_000_000_123, b"{}", 1_700_000_001);
+        let h = headers(
+            &hook(None),
+            "evt_1",
+            1_700_000_000_123,
+            b"{}",
+            1_700_000_001,
+        );
         let names: Vec<&str> = h.iter().map(|(n, _)| n.as_str()).collect();
-        assert!(!names.iter().any(|n| n.contains("hmac") || n.starts_with("webhook-")));
+        assert!(!names
+            .iter()
+            .any(|n| n.contains("hmac") || n.starts_with("webhook-")));
         assert!(h.contains(&("x-webhook-timestamp".into(), "1700000000123".into())));
         assert!(h.contains(&("x-webhook-request-id".into(), "evt_1".into())));
     }

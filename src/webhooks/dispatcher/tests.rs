@@ -135,8 +135,9 @@ impl Setup {
             .map(|(g, id)| EventRecord {
                 name: "group.v2.update".into(),
                 group: Some((*g).into()),
-                body: json!({"id": id, "timestamp": 1_700_000_000_000u64, "event": "group.v2.update"})
-                    .to_string(),
+                body:
+                    json!({"id": id, "timestamp": 1_700_000_000_000u64, "event": "group.v2.update"})
+                        .to_string(),
             })
             .collect();
         self.session
@@ -217,7 +218,13 @@ async fn exponential_retries_double_with_at_most_twenty_percent_jitter() {
         json!({"policy": "exponential", "delaySeconds": 1, "attempts": 3}),
         8,
         false,
-        Box::new(|_, n| if n < 3 { fail("HTTP 503") } else { Answer::Delivered }),
+        Box::new(|_, n| {
+            if n < 3 {
+                fail("HTTP 503")
+            } else {
+                Answer::Delivered
+            }
+        }),
     )
     .await;
     t.commit(&[("g1", "evt_a")]);
@@ -237,7 +244,10 @@ async fn exponential_retries_double_with_at_most_twenty_percent_jitter() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(t.session.store.deliveries().is_empty(), "delivered on the 4th try");
+    assert!(
+        t.session.store.deliveries().is_empty(),
+        "delivered on the 4th try"
+    );
     assert!(t.session.store.dead().is_empty());
 }
 
