@@ -77,56 +77,80 @@ struct Setup {
     rx: UnboundedReceiver<(Instant, Request)>,
     max_out: Arc<AtomicUsize>,
     gate: Arc<Semaphore>,
+    fake: Arc<Fake>,
+    clock: Clock,
+    concurrency: usize,
+    worker: Option<JoinHandle<()>>,
 }
 
-async fn setup(retries: Value, concurrency: usize, gated: bool, script: Script) -> Setup {
-    let dir = tempfile::tempdir().expect("dir");
+async fn session_with(dir: &tempfile::TempDir, hooks: Value) -> (Arc<Registry>, Arc<Session>) {
     let config = crate::Config::for_dir(dir.path());
     let (wake_tx, _wake_rx) = unbounded_channel();
     let registry = Arc::new(
         Registry::open(dir.path(), crate::environment(&config), None, wake_tx).expect("registry"),
     );
-    let session_config: SessionConfig = serde_json::from_value(json!({"webhooks": [
-        {"url": URL, "events": ["group.v2.update"], "retries": retries}
-    ]}))
-    .expect("config");
+    let session_config: SessionConfig =
+        serde_json::from_value(json!({ "webhooks": hooks })).expect("config");
     let name = SessionName::parse("s").expect("name");
     let session = registry
         .create(name, session_config, true)
         .await
         .expect("session");
+    (registry, session)
+}
+
+async fn setup(retries: Value, concurrency: usize, gated: bool, script: Script) -> Setup {
+    let dir = tempfile::tempdir().expect("dir");
+    let (registry, session) = session_with(
+        &dir,
+        json!([{"url": URL, "events": ["group.v2.update"], "retries": retries}]),
+    )
+    .await;
     let (tx, rx) = unbounded_channel();
     let gate = Arc::new(Semaphore::new(0));
     let max_out = Arc::new(AtomicUsize::new(0));
-    let fake = Fake {
+    let fake = Arc::new(Fake {
         tx,
         script,
         counts: Mutex::new(HashMap::new()),
         gate: gated.then(|| gate.clone()),
         out: Arc::new(AtomicUsize::new(0)),
         max_out: max_out.clone(),
-    };
-    let worker = Worker::new(
-        registry.clone(),
-        session.clone(),
-        endpoint_id(URL),
-        Arc::new(fake),
-        Clock::new(),
-        concurrency,
-        Arc::new(Notify::new()),
-    );
-    tokio::spawn(worker.run());
-    Setup {
+    });
+    let mut t = Setup {
         _dir: dir,
         registry,
         session,
         rx,
         max_out,
         gate,
-    }
+        fake,
+        clock: Clock::new(),
+        concurrency,
+        worker: None,
+    };
+    t.start_worker();
+    t
 }
 
 impl Setup {
+    /// Starts a worker as a restart would: nothing in memory, everything from the store.
+    fn start_worker(&mut self) {
+        if let Some(w) = self.worker.take() {
+            w.abort();
+        }
+        let worker = Worker::new(
+            self.registry.clone(),
+            self.session.clone(),
+            endpoint_id(URL),
+            self.fake.clone(),
+            self.clock,
+            self.concurrency,
+            Arc::new(Notify::new()),
+        );
+        self.worker = Some(tokio::spawn(worker.run()));
+    }
+
     /// Commits one `group.v2.update` per (group, event id), in order.
     fn commit(&self, events: &[(&str, &str)]) {
         let rec = self.session.record();
@@ -349,4 +373,111 @@ async fn no_more_than_the_concurrency_limit_is_in_flight_and_never_two_of_one_gr
         n += 1;
     }
     assert_eq!(t.max_out.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_worker_resumes_from_the_persisted_attempt_count_and_time() {
+    let mut t = setup(
+        json!({"policy": "constant", "delaySeconds": 2, "attempts": 3}),
+        8,
+        false,
+        Box::new(|_, _| fail("HTTP 502")),
+    )
+    .await;
+    t.commit(&[("g1", "evt_a")]);
+    let (t0, _) = t.next().await;
+    t.next().await;
+    let key = crate::store::delivery_key(endpoint_id(URL), t.session.store.last_seq());
+    for _ in 0..10_000 {
+        let job: Option<DeliveryJob> = t
+            .session
+            .store
+            .deliveries()
+            .get(key)
+            .expect("read")
+            .map(|v| serde_json::from_slice(&v).expect("job"));
+        if job.is_some_and(|j| j.attempts == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    t.start_worker();
+    let (t2, _) = t.next().await;
+    let (t3, _) = t.next().await;
+    assert!(
+        (4000..4020).contains(&ms(t2 - t0)),
+        "third try keeps its time: {:?}",
+        t2 - t0
+    );
+    assert!((6000..6030).contains(&ms(t3 - t0)), "{:?}", t3 - t0);
+    let dead = t.dead_after_waiting(1).await;
+    assert_eq!(
+        dead[0].1.attempts, 4,
+        "four tries in all, across the restart"
+    );
+}
+
+#[tokio::test]
+async fn old_events_are_pruned_unless_a_pending_or_dead_delivery_needs_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (registry, session) =
+        session_with(&dir, json!([{"url": URL, "events": ["group.v2.update"]}])).await;
+    // Pruning stops at the first event inside the window (the log is in time order), so
+    // the window is placed after everything but one event stamped in the future.
+    let now = now_ms() + 7_200_000;
+    let ev = |name: &str, id: &str, timestamp: u64| EventRecord {
+        name: name.into(),
+        group: Some("g".into()),
+        body: json!({"id": id, "timestamp": timestamp, "event": name}).to_string(),
+    };
+    let rec = session.record();
+    let seqs = session
+        .store
+        .commit_record(
+            &rec,
+            &[
+                ev("group.v2.leave", "evt_unwanted", now_ms()),
+                ev("group.v2.update", "evt_pending", now_ms()),
+                ev("group.v2.update", "evt_dead", now_ms()),
+                ev("group.v2.leave", "evt_recent", now),
+            ],
+            &registry.endpoints(&rec),
+            now_ms(),
+        )
+        .expect("commit");
+    let dead_key = crate::store::delivery_key(endpoint_id(URL), seqs[2]);
+    let job: DeliveryJob = serde_json::from_slice(
+        &session
+            .store
+            .deliveries()
+            .get(dead_key)
+            .expect("read")
+            .expect("job"),
+    )
+    .expect("job");
+    session
+        .store
+        .move_job(&dead_key, &job, true)
+        .expect("to dead");
+    let before = session.store.events_after(0, 100).expect("events").len();
+
+    let pruned = prune(&registry, 3_600_000, now).expect("prune");
+
+    let left: Vec<u64> = session
+        .store
+        .events_after(0, 100)
+        .expect("events")
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(
+        left,
+        seqs[1..],
+        "kept: the pending, the dead and the recent one"
+    );
+    assert_eq!(
+        pruned,
+        before - 3,
+        "the session.status events and the unwanted one"
+    );
 }
