@@ -241,7 +241,7 @@ async fn a_failing_receiver_gets_the_same_id_and_bytes_until_it_accepts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_never_answers_times_out_and_holds_back_no_other_session() {
     let dir = tempfile::tempdir().expect("dir");
-    let gw = gateway_in(dir, |c| c.webhook_timeout_seconds = 2).await;
+    let gw = gateway_in(dir, |c| c.webhook_timeout_seconds = 3).await;
     let (hang_url, mut hang) = scripted_receiver(|n| {
         if n == 0 {
             Reply::Hang
@@ -267,7 +267,7 @@ async fn a_receiver_that_never_answers_times_out_and_holds_back_no_other_session
         "the other session was served while the first attempt still hangs"
     );
     let (t1, retry) = next_of(&mut hang, 10).await;
-    assert!(t1 - t0 >= Duration::from_secs(2), "not before the timeout");
+    assert!(t1 - t0 >= Duration::from_secs(3), "not before the timeout");
     assert_eq!(retry.body, first.body);
     wait_for(5, "the retry to be recorded as delivered", || async {
         deliveries(&gw, "slow", "pending").await.is_empty()

@@ -357,9 +357,15 @@ async fn no_more_than_the_concurrency_limit_is_in_flight_and_never_two_of_one_gr
         .map(|(i, id)| (["g0", "g1", "g2", "g3", "g4"][(i / 2) % 5], id.as_str()))
         .collect();
     t.commit(&events);
+    let mut first = Vec::new();
     for _ in 0..3 {
-        t.next().await;
+        first.push(header(&t.next().await.1, "x-webhook-request-id"));
     }
+    assert_eq!(
+        first,
+        ["evt_0", "evt_2", "evt_4"],
+        "the heads of three groups, not a group's second event"
+    );
     assert!(
         tokio::time::timeout(Duration::from_secs(60), t.rx.recv())
             .await
