@@ -1,7 +1,7 @@
 //! The durable dispatcher: one worker per (session, endpoint) reading that endpoint's
 //! `deliveries` in commit order. A worker is a step function (`Worker::step`) plus a thin loop.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::client::{Answer, Request, Transport};
+use super::queue::Queue;
 use super::retry::{parse_retry_after, Schedule};
 use super::sign;
 use crate::ids::SessionName;
@@ -58,143 +59,6 @@ impl Clock {
 impl Default for Clock {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Events of one group go out in order; session events (no group) form their own key.
-type GroupKey = Option<String>;
-
-struct Entry {
-    job: DeliveryJob,
-    in_flight: bool,
-}
-
-impl Entry {
-    /// A first try is due at once: its stored time is the committer's wall clock, which
-    /// must not hold it back if that clock and ours disagree.
-    fn due(&self) -> u64 {
-        if self.job.attempts == 0 {
-            0
-        } else {
-            self.job.next_attempt_at
-        }
-    }
-}
-
-/// What to do now: the jobs to start, and when the earliest waiting one falls due.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Plan {
-    pub start: Vec<u64>,
-    pub next_due: Option<u64>,
-}
-
-/// The jobs a worker knows, by sequence number and by group. Pure: no I/O, no clock.
-#[derive(Default)]
-pub struct Queue {
-    jobs: BTreeMap<u64, Entry>,
-    groups: HashMap<GroupKey, BTreeSet<u64>>,
-    in_flight: usize,
-}
-
-impl Queue {
-    pub fn insert(&mut self, seq: u64, job: DeliveryJob) {
-        if self.jobs.contains_key(&seq) {
-            return;
-        }
-        self.groups
-            .entry(job.group.clone())
-            .or_default()
-            .insert(seq);
-        self.jobs.insert(
-            seq,
-            Entry {
-                job,
-                in_flight: false,
-            },
-        );
-    }
-
-    pub fn remove(&mut self, seq: u64) -> Option<DeliveryJob> {
-        let e = self.jobs.remove(&seq)?;
-        if e.in_flight {
-            self.in_flight -= 1;
-        }
-        if let Some(set) = self.groups.get_mut(&e.job.group) {
-            set.remove(&seq);
-            if set.is_empty() {
-                self.groups.remove(&e.job.group);
-            }
-        }
-        Some(e.job)
-    }
-
-    pub fn contains(&self, seq: u64) -> bool {
-        self.jobs.contains_key(&seq)
-    }
-    pub fn len(&self) -> usize {
-        self.jobs.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
-    }
-    pub fn job(&self, seq: u64) -> Option<&DeliveryJob> {
-        self.jobs.get(&seq).map(|e| &e.job)
-    }
-    fn job_mut(&mut self, seq: u64) -> Option<&mut DeliveryJob> {
-        self.jobs.get_mut(&seq).map(|e| &mut e.job)
-    }
-
-    /// The attempt for `seq` ended without delivering: it waits for its next time again.
-    pub fn landed(&mut self, seq: u64) {
-        if let Some(e) = self.jobs.get_mut(&seq) {
-            if e.in_flight {
-                e.in_flight = false;
-                self.in_flight -= 1;
-            }
-        }
-    }
-
-    fn idle_seqs(&self) -> Vec<u64> {
-        self.jobs
-            .iter()
-            .filter(|(_, e)| !e.in_flight)
-            .map(|(s, _)| *s)
-            .collect()
-    }
-
-    /// Starts the head of every group that is due and not in flight, oldest first, while
-    /// fewer than `max_in_flight` are out. A head that waits for a retry holds back only
-    /// its own group.
-    pub fn plan(&mut self, now_ms: u64, max_in_flight: usize) -> Plan {
-        let mut ready = Vec::new();
-        let mut next_due: Option<u64> = None;
-        for set in self.groups.values() {
-            let Some(e) = set.first().and_then(|h| self.jobs.get(h).map(|e| (*h, e))) else {
-                continue;
-            };
-            let (head, entry) = e;
-            if entry.in_flight {
-                continue;
-            }
-            let due = entry.due();
-            if due <= now_ms {
-                ready.push(head);
-            } else {
-                next_due = Some(next_due.map_or(due, |n| n.min(due)));
-            }
-        }
-        ready.sort_unstable();
-        ready.truncate(max_in_flight.saturating_sub(self.in_flight));
-        for seq in &ready {
-            if let Some(e) = self.jobs.get_mut(seq) {
-                e.in_flight = true;
-                self.in_flight += 1;
-            }
-        }
-        Plan {
-            start: ready,
-            next_due,
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod dispatcher;
+pub mod queue;
 pub mod retry;
 pub mod sign;
 

@@ -1,0 +1,201 @@
+//! The jobs one worker knows, by sequence number and by group, and which of them may start
+//! now. Pure: no I/O, no clock.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::store::DeliveryJob;
+
+/// Events of one group go out in order; session events (no group) form their own key.
+type GroupKey = Option<String>;
+
+struct Entry {
+    job: DeliveryJob,
+    in_flight: bool,
+}
+
+impl Entry {
+    /// A first try is due at once: its stored time is the committer's wall clock, which
+    /// must not hold it back if that clock and ours disagree.
+    fn due(&self) -> u64 {
+        if self.job.attempts == 0 {
+            0
+        } else {
+            self.job.next_attempt_at
+        }
+    }
+}
+
+/// What to do now: the jobs to start, and when the earliest waiting one falls due.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub start: Vec<u64>,
+    pub next_due: Option<u64>,
+}
+
+/// The jobs a worker knows, by sequence number and by group.
+#[derive(Default)]
+pub struct Queue {
+    jobs: BTreeMap<u64, Entry>,
+    groups: HashMap<GroupKey, BTreeSet<u64>>,
+    in_flight: usize,
+}
+
+impl Queue {
+    pub fn insert(&mut self, seq: u64, job: DeliveryJob) {
+        if self.jobs.contains_key(&seq) {
+            return;
+        }
+        self.groups
+            .entry(job.group.clone())
+            .or_default()
+            .insert(seq);
+        self.jobs.insert(
+            seq,
+            Entry {
+                job,
+                in_flight: false,
+            },
+        );
+    }
+
+    pub fn remove(&mut self, seq: u64) -> Option<DeliveryJob> {
+        let e = self.jobs.remove(&seq)?;
+        if e.in_flight {
+            self.in_flight -= 1;
+        }
+        if let Some(set) = self.groups.get_mut(&e.job.group) {
+            set.remove(&seq);
+            if set.is_empty() {
+                self.groups.remove(&e.job.group);
+            }
+        }
+        Some(e.job)
+    }
+
+    pub fn contains(&self, seq: u64) -> bool {
+        self.jobs.contains_key(&seq)
+    }
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+    pub fn job(&self, seq: u64) -> Option<&DeliveryJob> {
+        self.jobs.get(&seq).map(|e| &e.job)
+    }
+    pub fn job_mut(&mut self, seq: u64) -> Option<&mut DeliveryJob> {
+        self.jobs.get_mut(&seq).map(|e| &mut e.job)
+    }
+
+    /// The attempt for `seq` ended without delivering: it waits for its next time again.
+    pub fn landed(&mut self, seq: u64) {
+        if let Some(e) = self.jobs.get_mut(&seq) {
+            if e.in_flight {
+                e.in_flight = false;
+                self.in_flight -= 1;
+            }
+        }
+    }
+
+    /// The jobs not in flight, oldest first.
+    pub fn idle_seqs(&self) -> Vec<u64> {
+        self.jobs
+            .iter()
+            .filter(|(_, e)| !e.in_flight)
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
+    /// Starts the head of every group that is due and not in flight, oldest first, while
+    /// fewer than `max_in_flight` are out. A head that waits for a retry holds back only
+    /// its own group.
+    pub fn plan(&mut self, now_ms: u64, max_in_flight: usize) -> Plan {
+        let mut ready = Vec::new();
+        let mut next_due: Option<u64> = None;
+        for set in self.groups.values() {
+            let Some(e) = set.first().and_then(|h| self.jobs.get(h).map(|e| (*h, e))) else {
+                continue;
+            };
+            let (head, entry) = e;
+            if entry.in_flight {
+                continue;
+            }
+            let due = entry.due();
+            if due <= now_ms {
+                ready.push(head);
+            } else {
+                next_due = Some(next_due.map_or(due, |n| n.min(due)));
+            }
+        }
+        ready.sort_unstable();
+        ready.truncate(max_in_flight.saturating_sub(self.in_flight));
+        for seq in &ready {
+            if let Some(e) = self.jobs.get_mut(seq) {
+                e.in_flight = true;
+                self.in_flight += 1;
+            }
+        }
+        Plan {
+            start: ready,
+            next_due,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(group: &str, attempts: u32, next_attempt_at: u64) -> DeliveryJob {
+        DeliveryJob {
+            event: "group.v2.update".into(),
+            group: (!group.is_empty()).then(|| group.to_owned()),
+            url: "http://x/".into(),
+            attempts,
+            next_attempt_at,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn the_heads_of_due_groups_start_oldest_first() {
+        let mut q = Queue::default();
+        q.insert(5, job("b", 0, 0));
+        q.insert(1, job("a", 0, 0));
+        q.insert(2, job("a", 0, 0));
+        q.insert(3, job("", 0, 0));
+        let plan = q.plan(1_000, 8);
+        assert_eq!(plan.start, [1, 3, 5]);
+        assert_eq!(plan.next_due, None);
+        assert_eq!(q.plan(1_000, 8).start, Vec::<u64>::new(), "nothing twice");
+        q.remove(1);
+        assert_eq!(q.plan(1_000, 8).start, [2]);
+    }
+
+    #[test]
+    fn a_head_waiting_for_its_retry_holds_back_its_group_and_sets_the_wake_up() {
+        let mut q = Queue::default();
+        q.insert(1, job("a", 2, 5_000));
+        q.insert(2, job("a", 0, 0));
+        q.insert(3, job("b", 1, 4_000));
+        let plan = q.plan(1_000, 8);
+        assert_eq!(plan.start, Vec::<u64>::new());
+        assert_eq!(plan.next_due, Some(4_000));
+        assert_eq!(q.plan(4_000, 8).start, [3]);
+    }
+
+    #[test]
+    fn no_more_start_than_there_are_free_slots() {
+        let mut q = Queue::default();
+        for seq in 1..=5 {
+            q.insert(seq, job(&format!("g{seq}"), 0, 0));
+        }
+        assert_eq!(q.plan(0, 2).start, [1, 2]);
+        assert_eq!(q.plan(0, 2).start, Vec::<u64>::new());
+        q.landed(1);
+        assert_eq!(q.plan(0, 2).start, [1]);
+        q.remove(2);
+        assert_eq!(q.plan(0, 2).start, [3]);
+    }
+}
