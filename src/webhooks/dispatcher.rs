@@ -18,7 +18,7 @@ use super::sign;
 use crate::ids::SessionName;
 use crate::sessions::config::WebhookConfig;
 use crate::sessions::{now_ms, Registry, Session};
-use crate::store::{DeliveryJob, StoreResult};
+use crate::store::StoreResult;
 
 #[cfg(test)]
 mod tests;

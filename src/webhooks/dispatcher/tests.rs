@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use super::*;
 use crate::sessions::config::SessionConfig;
 use crate::sessions::endpoint_id;
-use crate::store::{split_delivery_key, EventRecord};
+use crate::store::{split_delivery_key, DeliveryJob, EventRecord};
 use crate::webhooks::client::AnswerFuture;
 
 const URL: &str = "http://127.0.0.1:9/hook";
