@@ -179,7 +179,7 @@ impl Worker {
                 next_due = plan.next_due;
                 let mut buried = false;
                 for seq in plan.start {
-                    if !self.start(seq, hook, now)? {
+                    if !self.start(seq, hook)? {
                         buried = true;
                     }
                 }
@@ -256,7 +256,7 @@ impl Worker {
     }
 
     /// Sends one attempt, or dead-letters the job when it cannot be sent (answers false).
-    fn start(&mut self, seq: u64, hook: &WebhookConfig, now: u64) -> StoreResult<bool> {
+    fn start(&mut self, seq: u64, hook: &WebhookConfig) -> StoreResult<bool> {
         let Some(job) = self.queue.job(seq) else {
             return Ok(true);
         };
@@ -272,9 +272,11 @@ impl Worker {
             self.bury(seq, "the logged event is not a valid envelope")?;
             return Ok(false);
         };
+        // The wall clock, not ours: receivers check this against theirs (a 5-minute window).
+        let now_s = now_ms() / 1000;
         let req = Request {
             url: hook.url.clone(),
-            headers: sign::headers(hook, &stamp.id, stamp.timestamp, &body, now / 1000),
+            headers: sign::headers(hook, &stamp.id, stamp.timestamp, &body, now_s),
             body: body.to_vec(),
         };
         let answer = self.transport.send(req);
