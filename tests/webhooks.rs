@@ -416,6 +416,14 @@ async fn a_dead_letter_is_delivered_after_a_retry_by_hand() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["code"], "delivery_not_found");
+    let (status, body) = gw
+        .post("/api/dl/webhooks/deliveries/nonsense/retry", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"]
+        .as_str()
+        .expect("message")
+        .starts_with("id: "));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

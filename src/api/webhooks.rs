@@ -145,7 +145,12 @@ async fn retry_delivery(
             format!("no dead delivery {:?} in session \"{name}\"", p.id),
         )
     };
-    let key = parse_id(&p.id).ok_or_else(not_found)?;
+    let key = parse_id(&p.id).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "id: expected the 32 hex digits of a delivery id from the delivery log, got {:?}",
+            p.id
+        ))
+    })?;
     let bytes = s.store.dead().get(key)?.ok_or_else(not_found)?;
     let mut job: DeliveryJob = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
     job.attempts = 0;
