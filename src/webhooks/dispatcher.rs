@@ -148,11 +148,19 @@ impl Worker {
         if !self.registered() {
             return Ok(Step::Stop);
         }
-        self.load()?;
-        let hook = self.current_hook();
         let mut wrote = false;
         let mut next_due = None;
+        // With every slot taken nothing can start: during a burst of commits, skip reading
+        // the store and the config on every wake-up; the next answer brings us back here.
+        let full = self.in_flight.len() >= self.concurrency;
+        let hook = if full {
+            None
+        } else {
+            self.load()?;
+            self.current_hook()
+        };
         match &hook {
+            None if full => {}
             None => {
                 // Beyond the in-memory window there may be more: read on until none is left.
                 loop {
