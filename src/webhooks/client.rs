@@ -93,6 +93,17 @@ impl Transport for HttpTransport {
     }
 }
 
+/// The URL for logs: a password in it is masked.
+pub fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// A short reason without the URL (logged next to it anyway) and with the root cause.
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
@@ -114,4 +125,18 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
         msg.push_str(&root);
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_a_webhook_url_is_masked_in_logs() {
+        assert_eq!(
+            redact("https://user:s3cret@example.com/hook?x=1"),
+            "https://user:***@example.com/hook?x=1"
+        );
+        assert_eq!(redact("http://example.com/h"), "http://example.com/h");
+    }
 }

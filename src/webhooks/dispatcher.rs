@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use super::client::{Answer, Request, Transport};
+use super::client::{redact, Answer, Request, Transport};
 use super::queue::Queue;
 use super::retry::{parse_retry_after, Schedule};
 use super::sign;
@@ -169,7 +169,7 @@ impl Worker {
                         break;
                     }
                     for seq in idle {
-                        self.bury(seq, REMOVED)?;
+                        self.discard(seq, REMOVED)?;
                         wrote = true;
                     }
                     self.load()?;
@@ -269,15 +269,15 @@ impl Worker {
             return Ok(true);
         };
         if !hook.events.iter().any(|e| e == "*" || *e == job.event) {
-            self.bury(seq, UNSUBSCRIBED)?;
+            self.discard(seq, UNSUBSCRIBED)?;
             return Ok(false);
         }
         let Some(body) = self.session.store.event(seq)? else {
-            self.bury(seq, "the event is no longer in the session's log")?;
+            self.discard(seq, "the event is no longer in the session's log")?;
             return Ok(false);
         };
         let Ok(stamp) = serde_json::from_slice::<Stamp>(&body) else {
-            self.bury(seq, "the logged event is not a valid envelope")?;
+            self.discard(seq, "the logged event is not a valid envelope")?;
             return Ok(false);
         };
         // The wall clock, not ours: receivers check this against theirs (a 5-minute window).
@@ -332,18 +332,28 @@ impl Worker {
         job.last_error = Some(error.clone());
         let tries = job.attempts;
         let Some(hook) = hook else {
+            tracing::warn!(
+                session = %self.session.name,
+                url = %redact(&job.url),
+                "webhook attempt {tries} failed: {error}; dead-lettered: {REMOVED}"
+            );
             self.bury(seq, REMOVED)?;
             return Ok(true);
         };
         let schedule = Schedule::of(&hook);
+        let wait = retry_after.and_then(|v| parse_retry_after(&v, now));
+        let next = schedule.next_attempt(tries, now, wait, rand::random());
+        let then = match next {
+            Some(at) => format!("next in {} ms", at.saturating_sub(now)),
+            None => "dead-lettered".to_owned(),
+        };
         tracing::warn!(
             session = %self.session.name,
-            url = %hook.url,
-            "webhook attempt {tries} of {} failed: {error}",
+            url = %redact(&hook.url),
+            "webhook attempt {tries} of {} failed: {error}; {then}",
             schedule.tries()
         );
-        let wait = retry_after.and_then(|v| parse_retry_after(&v, now));
-        match schedule.next_attempt(tries, now, wait, rand::random()) {
+        match next {
             Some(at) => {
                 job.next_attempt_at = at;
                 let job = job.clone();
@@ -355,6 +365,19 @@ impl Worker {
         Ok(true)
     }
 
+    /// Dead-letters a job that is not sent at all (its webhook or event was dropped), with a log line.
+    fn discard(&mut self, seq: u64, reason: &str) -> StoreResult<()> {
+        if let Some(job) = self.queue.job(seq) {
+            tracing::warn!(
+                session = %self.session.name,
+                url = %redact(&job.url),
+                event = %job.event,
+                "webhook delivery dead-lettered: {reason}"
+            );
+        }
+        self.bury(seq, reason)
+    }
+
     /// Moves a job to the dead letters with its reason; it stays there until retried by hand.
     fn bury(&mut self, seq: u64, reason: &str) -> StoreResult<()> {
         let Some(mut job) = self.queue.remove(seq) else {
@@ -364,13 +387,6 @@ impl Worker {
         job.next_attempt_at = 0;
         let key = crate::store::delivery_key(self.endpoint, seq);
         self.session.store.move_job(&key, &job, true)?;
-        tracing::warn!(
-            session = %self.session.name,
-            url = %job.url,
-            event = %job.event,
-            "webhook delivery dead-lettered after {} attempts: {reason}",
-            job.attempts
-        );
         Ok(())
     }
 
