@@ -378,7 +378,10 @@ impl Registry {
         self.commit_statuses(&session, rec, path_statuses).await?;
         let mut inner = self.write();
         inner.by_me.insert(session.me_id(), name.clone());
-        inner.sessions.insert(name, session.clone());
+        inner.sessions.insert(name.clone(), session.clone());
+        drop(inner);
+        // The commit's wake-up may have reached the dispatcher before the session was listed.
+        self.notify(&name);
         Ok(session)
     }
 
