@@ -577,3 +577,35 @@ async fn group_calls_on_a_missing_session_are_422_session_not_found() {
                "message": "session \"nobody\" does not exist", "code": "session_not_found", "session": "nobody"})
     );
 }
+
+#[tokio::test]
+async fn a_bad_session_name_in_the_path_is_400_naming_the_session() {
+    let gw = common::gateway().await;
+    for path in [
+        "/api/sessions/bad.name",
+        "/api/sessions/bad.name/me",
+        "/api/bad.name/groups",
+        "/api/bad.name/events",
+    ] {
+        let (status, body) = gw.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("session:"),
+            "{path}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_key_with_reserved_characters_works_url_encoded_in_the_query() {
+    let gw = keyed(|c| c.api_key = Some("p@ss word+1&x".into())).await;
+    let (status, _) = gw
+        .get("/api/sessions?all=true&x-api-key=p%40ss%20word%2B1%26x")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = gw.get("/api/sessions?x-api-key=p%40ss").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
