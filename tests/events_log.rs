@@ -673,3 +673,24 @@ async fn events_refuse_a_bad_cursor_or_limit_with_400() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["code"], "session_not_found");
 }
+
+#[tokio::test]
+async fn events_answer_100_by_default() {
+    let gw = common::gateway().await;
+    gw.session("alpha", Some(ME), None).await;
+    let gid = gw.group("alpha", "Team", &[]).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for i in 0..100 {
+        gw.put(
+            &format!("/api/alpha/groups/{gid}/subject"),
+            json!({"subject": format!("S{i}")}),
+        )
+        .await;
+    }
+    let (_, page) = gw.get("/api/alpha/events").await;
+    assert_eq!(page.as_array().map(Vec::len), Some(100));
+    let (_, all) = gw.get("/api/alpha/events?limit=1000").await;
+    assert_eq!(all.as_array().map(Vec::len), Some(104));
+}

@@ -981,3 +981,23 @@ async fn leave_of_the_last_admin_makes_the_longest_standing_participant_admin() 
         "bob is admin now and sees the invite"
     );
 }
+
+#[tokio::test]
+async fn the_invite_code_of_a_deleted_group_stops_working() {
+    let gw = alpha().await;
+    gw.session("bob", Some(BOB), None).await;
+    let id = id_of(&gw.group("alpha", "Team", &[]).await);
+    let (_, code) = gw.get(&format!("/api/alpha/groups/{id}/invite-code")).await;
+    gw.call("DELETE", &format!("/api/alpha/groups/{id}"), None)
+        .await;
+    let code = code.as_str().expect("code");
+    let (status, body) = gw
+        .get(&format!("/api/bob/groups/join-info?code={code}"))
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("invite_not_found"))
+    );
+    let (status, _) = gw.post("/api/bob/groups/join", json!({"code": code})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
