@@ -1001,3 +1001,22 @@ async fn the_invite_code_of_a_deleted_group_stops_working() {
     let (status, _) = gw.post("/api/bob/groups/join", json!({"code": code})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_url_encoded_group_id_in_the_path_works_as_the_plain_one() {
+    let gw = alpha().await;
+    let id = id_of(&gw.group("alpha", "Team", &[BOB]).await);
+    let encoded = id.replace('@', "%40");
+    let (status, g) = gw.get(&format!("/api/alpha/groups/{encoded}")).await;
+    assert_eq!((status, g["id"].clone()), (StatusCode::OK, json!(id)));
+    let (status, body) = gw
+        .post(
+            &format!("/api/alpha/groups/{encoded}/participants/add"),
+            participants(&[CAROL]),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!([{"id": CAROL, "success": true}]))
+    );
+}
