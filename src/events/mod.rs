@@ -131,6 +131,10 @@ impl GroupChange<'_> {
         let gid = self.group_id();
         let mut out = Vec::new();
         for (i, change) in self.changes.iter().enumerate() {
+            // Once the recipient is out (removed by a delete, say), later changes are not its news.
+            if out.iter().any(|(name, _)| *name == "group.v2.leave") {
+                break;
+            }
             match change {
                 Change::Joined { ids, kind } => {
                     if !self.member_after(recipient) {
