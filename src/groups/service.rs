@@ -241,13 +241,16 @@ impl GroupService {
         Ok(outcome)
     }
 
-    /// The sessions that see this change: every local account in the group before or after it.
+    /// The sessions that see this change: the acting one, every local session that holds the
+    /// group, and every local session whose account joins it now. A session whose account was
+    /// already a participant before the session existed does not hold the group and stays out
+    /// until it is added again (see README, "Local network").
     fn affected(
         &self,
         acting: &Arc<Session>,
         before: Option<&Group>,
         after: Option<&Group>,
-    ) -> Vec<Arc<Session>> {
+    ) -> ApiResult<Vec<Arc<Session>>> {
         let mut seen = BTreeSet::new();
         let mut out = vec![acting.clone()];
         seen.insert(acting.name.clone());
@@ -256,13 +259,23 @@ impl GroupService {
             .chain(after)
             .flat_map(|g| g.participants.iter().map(|m| &m.id));
         for id in ids {
-            if let Some(s) = self.registry.by_me(id) {
-                if seen.insert(s.name.clone()) {
-                    out.push(s);
-                }
+            let Some(s) = self.registry.by_me(id) else {
+                continue;
+            };
+            if seen.contains(&s.name) {
+                continue;
+            }
+            let joins = !before.is_some_and(|b| b.is_member(id));
+            let holds = match after.or(before) {
+                Some(g) => s.store.group(g.id.as_str())?.is_some(),
+                None => false,
+            };
+            if joins || holds {
+                seen.insert(s.name.clone());
+                out.push(s);
             }
         }
-        out
+        Ok(out)
     }
 
     /// One session's share of a change: its copy of the group and its events.
@@ -319,7 +332,7 @@ impl GroupService {
             changes,
             now_s: now / 1000,
         };
-        let sessions = self.affected(acting, before, after);
+        let sessions = self.affected(acting, before, after)?;
         let mut own = None;
         let mut others = Vec::new();
         for s in &sessions {
@@ -386,23 +399,20 @@ impl GroupService {
         Ok(())
     }
 
+    /// Keeps the gateway-wide index in step with a committed change: who holds the group now,
+    /// and which invite code leads to it while anyone here still holds it.
     fn update_index(
         &self,
         before: Option<&Group>,
         after: Option<&Group>,
         sessions: &[Arc<Session>],
     ) {
-        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(b) = before {
-            if after.is_none_or(|a| a.invite != b.invite) {
-                index.invites.remove(&b.invite);
-            }
-        }
         let Some(gid) = after.or(before).map(|g| g.id.clone()) else {
             return;
         };
-        if let Some(a) = after {
-            index.invites.insert(a.invite.clone(), gid.clone());
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = before {
+            index.invites.remove(&b.invite);
         }
         let holders = index.holders.entry(gid.clone()).or_default();
         for s in sessions {
@@ -412,9 +422,11 @@ impl GroupService {
                 holders.remove(&s.name);
             }
         }
-        if after.is_none() || holders.is_empty() {
-            // Nobody here holds it any more; keep the invite only while a group holds it.
-            if after.is_none() {
+        match after {
+            Some(a) if !holders.is_empty() => {
+                index.invites.insert(a.invite.clone(), gid);
+            }
+            _ => {
                 index.holders.remove(&gid);
             }
         }
