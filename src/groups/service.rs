@@ -265,7 +265,8 @@ impl GroupService {
             if seen.contains(&s.name) {
                 continue;
             }
-            let joins = !before.is_some_and(|b| b.is_member(id));
+            let joins =
+                after.is_some_and(|a| a.is_member(id)) && !before.is_some_and(|b| b.is_member(id));
             let holds = match after.or(before) {
                 Some(g) => s.store.group(g.id.as_str())?.is_some(),
                 None => false,
