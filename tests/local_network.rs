@@ -765,3 +765,36 @@ async fn eight_sessions_changing_one_group_at_once_agree_on_its_state_and_on_one
         Some(stored[0].subject.as_str())
     );
 }
+
+#[tokio::test]
+async fn a_change_whose_request_is_abandoned_still_reaches_every_member() {
+    const TRIES: u64 = 40;
+    let gw = three_sessions().await;
+    let g = gw.group("a", "Hasty", &[B, C]).await;
+    let gid = g["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/a/groups/{gid}/subject");
+    let mut abandoned = 0;
+    for i in 0..TRIES {
+        // Each request is dropped at another moment of its way through the write path.
+        let wait = std::time::Duration::from_micros(i * 100);
+        let sent = gw.put(&path, json!({"subject": format!("h{i}")}));
+        if tokio::time::timeout(wait, sent).await.is_err() {
+            abandoned += 1;
+        }
+    }
+    assert!(abandoned > 0, "no request was abandoned");
+    // Changes run in arrival order, so once this one answers, every earlier one is done.
+    let (s, _) = gw.put(&path, json!({"subject": "last"})).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let mut logs = Vec::new();
+    for session in ["a", "b", "c"] {
+        let log = group_events(&gw, session, &gid).await;
+        assert_eq!(log.len(), 2 + TRIES as usize + 1, "{session}");
+        logs.push(log[2..].to_vec());
+        let (_, view) = group_of(&gw, session, &gid).await;
+        assert_eq!(view["subject"], "last", "{session}");
+    }
+    assert!(logs[1] == logs[0], "b's log differs from a's");
+    assert!(logs[2] == logs[0], "c's log differs from a's");
+}
