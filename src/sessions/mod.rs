@@ -394,6 +394,16 @@ impl Registry {
         let old_me = session.me_id();
         rec.me = Self::me_for(name, &config, me_id);
         self.check_me_free(&rec.me.id, name)?;
+        let held = session.store.group_count();
+        if rec.me.id != old_me.as_str() && held > 0 {
+            // Its groups list the old account; another account cannot take over its copies.
+            return Err(ApiError::conflict(
+                "session_in_groups",
+                format!(
+                    "config.local.me.id: session \"{name}\" is in {held} group(s) as {old_me}; leave them or delete the session to change its account"
+                ),
+            ));
+        }
         rec.config = config;
         rec.activity = now_ms();
         let endpoints = self.endpoints(&rec);
