@@ -201,10 +201,13 @@ async fn require_key(
     if OPEN_PATHS.contains(&uri.path()) {
         return next.run(req).await;
     }
-    let from_query = uri.query().and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("x-api-key=").map(|v| v.as_bytes().to_vec()))
-    });
+    // Percent-decoded, so a key with reserved characters works when a client URL-encodes it.
+    let from_query = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        .ok()
+        .and_then(|q| {
+            q.0.into_iter()
+                .find_map(|(k, v)| (k == "x-api-key").then(|| v.into_bytes()))
+        });
     let given = headers
         .get("x-api-key")
         .map(|v| v.as_bytes().to_vec())

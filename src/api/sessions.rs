@@ -58,10 +58,10 @@ pub struct SessionInfo {
 fn info(state: &AppState, s: &Session) -> SessionInfo {
     let rec = s.record();
     SessionInfo {
-        name: rec.name,
+        name: rec.name.clone(),
         status: rec.status,
-        config: rec.config,
-        me: (rec.status == Status::Working).then_some(rec.me),
+        config: rec.config.clone(),
+        me: (rec.status == Status::Working).then(|| rec.me.clone()),
         engine: EngineInfo {
             engine: state.registry.environment.engine.clone(),
         },
@@ -268,5 +268,7 @@ async fn get_me(
 ) -> ApiResult<Json<Option<Me>>> {
     let s = existing(&state, &p)?;
     let rec = s.record();
-    Ok(Json((rec.status == Status::Working).then_some(rec.me)))
+    Ok(Json(
+        (rec.status == Status::Working).then(|| rec.me.clone()),
+    ))
 }

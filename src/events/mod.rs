@@ -125,12 +125,22 @@ impl GroupChange<'_> {
     fn member_before(&self, who: &ContactId) -> bool {
         self.before.is_some_and(|g| g.is_member(who))
     }
+    fn admin_after(&self, who: &ContactId) -> bool {
+        self.after
+            .and_then(|g| g.role_of(who))
+            .is_some_and(|r| r.is_admin())
+    }
 
     /// The events the session whose account is `recipient` sees, in order: (name, payload).
     pub fn events_for(&self, recipient: &ContactId) -> Vec<(&'static str, Value)> {
         let gid = self.group_id();
         let mut out = Vec::new();
         for (i, change) in self.changes.iter().enumerate() {
+            // Once the recipient is out (removed, or left), later parts of the same change are
+            // none of its business: a deleted group's members do not see its admin leave after them.
+            if out.iter().any(|(name, _)| *name == "group.v2.leave") {
+                break;
+            }
             match change {
                 Change::Joined { ids, kind } => {
                     if !self.member_after(recipient) {
@@ -188,6 +198,10 @@ impl GroupChange<'_> {
                     if !self.member_after(recipient) {
                         continue;
                     }
+                    // Only admins see the invite code, so only they hear that it changed.
+                    if fields.contains_key("invite") && !self.admin_after(recipient) {
+                        continue;
+                    }
                     let mut group = Map::new();
                     group.insert("id".into(), gid.clone().into());
                     group.extend(fields.clone());
@@ -201,11 +215,7 @@ impl GroupChange<'_> {
                     requester,
                     method,
                 } => {
-                    let admin = self
-                        .after
-                        .and_then(|g| g.role_of(recipient))
-                        .is_some_and(|r| r.is_admin());
-                    if !admin {
+                    if !self.admin_after(recipient) {
                         continue;
                     }
                     out.push((

@@ -32,11 +32,46 @@ pub struct GroupService {
     registry: Arc<Registry>,
     /// Gateway-wide lock per group id: changes to one group are serialised, other groups proceed.
     /// A std Mutex guards only the map lookup; the per-group tokio Mutex is held across the commit.
-    locks: Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Locks,
     /// A std RwLock: updated after commits, read on lookups; never held across an await.
     index: RwLock<Index>,
     /// Test hook: abort the process after the acting commit, before the fan-out.
     abort_before_fanout: bool,
+}
+
+type Locks = Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>;
+
+/// A held group lock. Dropped, it forgets the lock when nobody else holds or awaits it, so the
+/// map does not grow with every group the gateway has ever seen.
+struct GroupGuard<'a> {
+    locks: &'a Locks,
+    id: GroupId,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for GroupGuard<'_> {
+    fn drop(&mut self) {
+        let Some(guard) = self.guard.take() else {
+            return;
+        };
+        let lock = tokio::sync::OwnedMutexGuard::mutex(&guard).clone();
+        drop(guard);
+        // Clones are only made under the map's lock: two owners (the map and `lock`) means
+        // nobody else holds or waits for it.
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(&self.id);
+        }
+    }
+}
+
+/// Runs a change to its end even when the request that asked for it goes away (the client
+/// hangs up, and the handler's future is dropped): a change cut off between its own commit and
+/// its fan-out would leave the other member sessions behind until a restart.
+async fn detached<T: Send + 'static>(
+    change: impl std::future::Future<Output = ApiResult<T>> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::spawn(change).await.map_err(ApiError::internal)?
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Group, StoreError> {
@@ -104,9 +139,17 @@ impl GroupService {
         Ok(svc)
     }
 
-    fn lock_for(&self, id: &GroupId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        locks.entry(id.clone()).or_default().clone()
+    /// Takes the group's gateway-wide lock.
+    async fn lock_group(&self, id: &GroupId) -> GroupGuard<'_> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(id.clone()).or_default().clone()
+        };
+        GroupGuard {
+            locks: &self.locks,
+            id: id.clone(),
+            guard: Some(lock.lock_owned().await),
+        }
     }
 
     fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
@@ -171,6 +214,16 @@ impl GroupService {
 
     /// Creates a group with `me` of `session` as superadmin.
     pub async fn create(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        subject: String,
+        others: Vec<ContactId>,
+    ) -> ApiResult<Group> {
+        let (this, session) = (self.clone(), session.clone());
+        detached(async move { this.create_now(&session, subject, others).await }).await
+    }
+
+    async fn create_now(
         &self,
         session: &Arc<Session>,
         subject: String,
@@ -184,8 +237,7 @@ impl GroupService {
                 break id;
             }
         };
-        let lock = self.lock_for(&id);
-        let _guard = lock.lock().await;
+        let _guard = self.lock_group(&id).await;
         let now = now_ms();
         let (group, changes) = rules::create(
             id,
@@ -201,11 +253,20 @@ impl GroupService {
     }
 
     /// Runs `op` by `session`'s account on group `id` through the one write path.
-    pub async fn mutate(&self, session: &Arc<Session>, id: &GroupId, op: Op) -> ApiResult<Outcome> {
+    pub async fn mutate(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &GroupId,
+        op: Op,
+    ) -> ApiResult<Outcome> {
+        let (this, session, id) = (self.clone(), session.clone(), id.clone());
+        detached(async move { this.mutate_now(&session, &id, op).await }).await
+    }
+
+    async fn mutate_now(&self, session: &Arc<Session>, id: &GroupId, op: Op) -> ApiResult<Outcome> {
         session.require_working()?;
         let actor = session.me_id();
-        let lock = self.lock_for(id);
-        let _guard = lock.lock().await;
+        let _guard = self.lock_group(id).await;
         let before = match &op {
             Op::Join(code) => {
                 let g = self.by_invite(code)?;
@@ -241,13 +302,16 @@ impl GroupService {
         Ok(outcome)
     }
 
-    /// The sessions that see this change: every local account in the group before or after it.
+    /// The sessions that see this change: the acting one, every local session that holds the
+    /// group, and every local session whose account joins it now. A session whose account was
+    /// already a participant before the session existed does not hold the group and stays out
+    /// until it is added again (see README, "Local network").
     fn affected(
         &self,
         acting: &Arc<Session>,
         before: Option<&Group>,
         after: Option<&Group>,
-    ) -> Vec<Arc<Session>> {
+    ) -> ApiResult<Vec<Arc<Session>>> {
         let mut seen = BTreeSet::new();
         let mut out = vec![acting.clone()];
         seen.insert(acting.name.clone());
@@ -256,13 +320,24 @@ impl GroupService {
             .chain(after)
             .flat_map(|g| g.participants.iter().map(|m| &m.id));
         for id in ids {
-            if let Some(s) = self.registry.by_me(id) {
-                if seen.insert(s.name.clone()) {
-                    out.push(s);
-                }
+            let Some(s) = self.registry.by_me(id) else {
+                continue;
+            };
+            if seen.contains(&s.name) {
+                continue;
+            }
+            let joins =
+                after.is_some_and(|a| a.is_member(id)) && !before.is_some_and(|b| b.is_member(id));
+            let holds = match after.or(before) {
+                Some(g) => s.store.group(g.id.as_str())?.is_some(),
+                None => false,
+            };
+            if joins || holds {
+                seen.insert(s.name.clone());
+                out.push(s);
             }
         }
-        out
+        Ok(out)
     }
 
     /// One session's share of a change: its copy of the group and its events.
@@ -319,7 +394,7 @@ impl GroupService {
             changes,
             now_s: now / 1000,
         };
-        let sessions = self.affected(acting, before, after);
+        let sessions = self.affected(acting, before, after)?;
         let mut own = None;
         let mut others = Vec::new();
         for s in &sessions {
@@ -386,23 +461,20 @@ impl GroupService {
         Ok(())
     }
 
+    /// Keeps the gateway-wide index in step with a committed change: who holds the group now,
+    /// and which invite code leads to it while anyone here still holds it.
     fn update_index(
         &self,
         before: Option<&Group>,
         after: Option<&Group>,
         sessions: &[Arc<Session>],
     ) {
-        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(b) = before {
-            if after.is_none_or(|a| a.invite != b.invite) {
-                index.invites.remove(&b.invite);
-            }
-        }
         let Some(gid) = after.or(before).map(|g| g.id.clone()) else {
             return;
         };
-        if let Some(a) = after {
-            index.invites.insert(a.invite.clone(), gid.clone());
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = before {
+            index.invites.remove(&b.invite);
         }
         let holders = index.holders.entry(gid.clone()).or_default();
         for s in sessions {
@@ -412,9 +484,11 @@ impl GroupService {
                 holders.remove(&s.name);
             }
         }
-        if after.is_none() || holders.is_empty() {
-            // Nobody here holds it any more; keep the invite only while a group holds it.
-            if after.is_none() {
+        match after {
+            Some(a) if !holders.is_empty() => {
+                index.invites.insert(a.invite.clone(), gid);
+            }
+            _ => {
                 index.holders.remove(&gid);
             }
         }

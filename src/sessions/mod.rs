@@ -63,12 +63,30 @@ pub struct SessionRecord {
 pub struct Session {
     pub name: SessionName,
     pub store: SessionStore,
-    /// A std lock: held only to read or swap the record, never across an await.
-    record: RwLock<SessionRecord>,
+    /// A std lock held only to clone or swap the `Arc`, never across an await: every request
+    /// reads the record (status, account), so a snapshot must cost a reference count, not a copy.
+    record: RwLock<Arc<SessionRecord>>,
+    /// The account, parsed once per record change: the write path asks for it on every change.
+    me: RwLock<ContactId>,
 }
 
 impl Session {
-    pub fn record(&self) -> SessionRecord {
+    fn new(name: SessionName, store: SessionStore, rec: SessionRecord) -> Self {
+        let me = Self::account_of(&name, &rec);
+        Self {
+            name,
+            store,
+            record: RwLock::new(Arc::new(rec)),
+            me: RwLock::new(me),
+        }
+    }
+
+    fn account_of(name: &SessionName, rec: &SessionRecord) -> ContactId {
+        ContactId::parse(&rec.me.id).unwrap_or_else(|_| ContactId::derived_from(name))
+    }
+
+    /// A snapshot of the record.
+    pub fn record(&self) -> Arc<SessionRecord> {
         match self.record.read() {
             Ok(r) => r.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -76,15 +94,22 @@ impl Session {
     }
 
     fn set_record(&self, rec: SessionRecord) {
+        let me = Self::account_of(&self.name, &rec);
+        match self.me.write() {
+            Ok(mut m) => *m = me,
+            Err(poisoned) => *poisoned.into_inner() = me,
+        }
         match self.record.write() {
-            Ok(mut r) => *r = rec,
-            Err(poisoned) => *poisoned.into_inner() = rec,
+            Ok(mut r) => *r = Arc::new(rec),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(rec),
         }
     }
 
     pub fn me_id(&self) -> ContactId {
-        let rec = self.record();
-        ContactId::parse(&rec.me.id).unwrap_or_else(|_| ContactId::derived_from(&self.name))
+        match self.me.read() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     pub fn status(&self) -> Status {
@@ -165,27 +190,41 @@ impl Registry {
         };
         let mut dirs: Vec<_> = std::fs::read_dir(&root)?.collect::<Result<_, _>>()?;
         dirs.sort_by_key(|d| d.file_name());
-        for entry in dirs {
-            let Some(name) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| SessionName::parse(n).ok())
-            else {
-                tracing::warn!(path = %entry.path().display(), "skipping a folder that is not a session name");
-                continue;
-            };
-            let store = SessionStore::open(&entry.path())?;
-            let Some(record) = store.load_record::<SessionRecord>()? else {
-                tracing::warn!(session = %name, "skipping a session store without a record (interrupted create)");
-                continue;
-            };
-            let session = Arc::new(Session {
-                name: name.clone(),
-                store,
-                record: RwLock::new(record),
-            });
-            inner.by_me.insert(session.me_id(), name.clone());
-            inner.sessions.insert(name, session);
+        let named: Vec<(SessionName, PathBuf)> = dirs
+            .into_iter()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_str().and_then(|n| SessionName::parse(n).ok());
+                if name.is_none() {
+                    tracing::warn!(path = %entry.path().display(), "skipping a folder that is not a session name");
+                }
+                name.map(|n| (n, entry.path()))
+            })
+            .collect();
+        // Opening a sled database is mostly waiting on small reads: a few threads at once make a
+        // thousand sessions start in a fraction of the time.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+        let chunk = named.len().div_ceil(threads).max(1);
+        let opened: Vec<Result<Option<Session>, StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = named
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|(n, p)| open_session(n, p))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(StoreError::Poisoned)]))
+                .collect()
+        });
+        for session in opened {
+            let Some(session) = session? else { continue };
+            let session = Arc::new(session);
+            inner.by_me.insert(session.me_id(), session.name.clone());
+            inner.sessions.insert(session.name.clone(), session);
         }
         Ok(Self {
             data_dir: data_dir.to_owned(),
@@ -365,11 +404,7 @@ impl Registry {
             statuses: Vec::new(),
             activity: now_ms(),
         };
-        let session = Arc::new(Session {
-            name: name.clone(),
-            store,
-            record: RwLock::new(rec.clone()),
-        });
+        let session = Arc::new(Session::new(name.clone(), store, rec.clone()));
         let path_statuses: &[Status] = if start {
             &[Status::Starting, Status::Working]
         } else {
@@ -393,10 +428,20 @@ impl Registry {
         let me_id = config.validate()?;
         let _guard = self.lifecycle.lock().await;
         let session = self.get(name).ok_or_else(|| session_404(name))?;
-        let mut rec = session.record();
+        let mut rec = SessionRecord::clone(&session.record());
         let old_me = session.me_id();
         rec.me = Self::me_for(name, &config, me_id);
         self.check_me_free(&rec.me.id, name)?;
+        let held = session.store.group_count();
+        if rec.me.id != old_me.as_str() && held > 0 {
+            // Its groups list the old account; another account cannot take over its copies.
+            return Err(ApiError::conflict(
+                "session_in_groups",
+                format!(
+                    "config.local.me.id: session \"{name}\" is in {held} group(s) as {old_me}; leave them or delete the session to change its account"
+                ),
+            ));
+        }
         rec.config = config;
         rec.activity = now_ms();
         let endpoints = self.endpoints(&rec);
@@ -418,7 +463,7 @@ impl Registry {
     pub async fn transition(&self, name: &SessionName, path: &[Status]) -> ApiResult<Arc<Session>> {
         let _guard = self.lifecycle.lock().await;
         let session = self.get(name).ok_or_else(|| session_404(name))?;
-        let rec = session.record();
+        let rec = SessionRecord::clone(&session.record());
         self.commit_statuses(&session, rec, path).await?;
         Ok(session)
     }
@@ -455,6 +500,15 @@ impl Registry {
         }
         Ok(removed)
     }
+}
+
+fn open_session(name: &SessionName, path: &Path) -> Result<Option<Session>, StoreError> {
+    let store = SessionStore::open(path)?;
+    let Some(record) = store.load_record::<SessionRecord>()? else {
+        tracing::warn!(session = %name, "skipping a session store without a record (interrupted create)");
+        return Ok(None);
+    };
+    Ok(Some(Session::new(name.clone(), store, record)))
 }
 
 pub fn session_404(name: &SessionName) -> ApiError {

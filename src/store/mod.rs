@@ -133,6 +133,7 @@ impl SessionStore {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(1024 * 1024)
+            .segment_size(64 * 1024)
             .flush_every_ms(None)
             .open()?;
         let events = db.open_tree("events")?;

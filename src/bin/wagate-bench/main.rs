@@ -1,0 +1,711 @@
+//! wagate-bench: drives the real gateway over HTTP on loopback and prints, for each scenario, the
+//! figure, its ceiling measured in the same run, and their ratio.
+//!
+//! `wagate-bench all` (minutes) or `wagate-bench smoke` (seconds, for CI); also `read`, `write`,
+//! `webhook`, `sessions`, `backlog`. `--svg PATH` draws the chart, `--json PATH` writes the figures.
+
+mod chart;
+mod load;
+mod servers;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use load::{percentile_ms, Stats};
+use servers::{start_bare, start_gateway, start_receiver, BenchResult};
+
+/// Sizes of one run: `all` uses the sizes, `smoke` small ones.
+#[derive(Clone, Copy)]
+struct Plan {
+    secs: u64,
+    conns: usize,
+    sessions: usize,
+    groups_per_session: usize,
+    backlog: u64,
+    paced_rate: u64,
+}
+
+const FULL: Plan = Plan {
+    secs: 10,
+    conns: 64,
+    sessions: 1000,
+    groups_per_session: 10,
+    backlog: 100_000,
+    paced_rate: 1000,
+};
+const SMOKE: Plan = Plan {
+    secs: 1,
+    conns: 16,
+    sessions: 20,
+    groups_per_session: 2,
+    backlog: 2_000,
+    paced_rate: 200,
+};
+
+/// One line of the report.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Row {
+    scenario: String,
+    figure: String,
+    value: f64,
+    unit: String,
+    ceiling: Option<f64>,
+    ratio: Option<f64>,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    target: String,
+    met: bool,
+}
+
+fn row(
+    scenario: &str,
+    figure: &str,
+    value: f64,
+    unit: &str,
+    ceiling: Option<f64>,
+    target: &str,
+    met: bool,
+) -> Row {
+    Row {
+        scenario: scenario.into(),
+        figure: figure.into(),
+        value,
+        unit: unit.into(),
+        ceiling,
+        ratio: ceiling.filter(|c| *c > 0.0).map(|c| value / c),
+        p50_ms: None,
+        p99_ms: None,
+        target: target.into(),
+        met,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()
+        .unwrap_or_default()
+}
+
+async fn post(c: &reqwest::Client, url: &str, body: Value) -> BenchResult<Value> {
+    let r = c
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(format!("POST {url}: {status} {v}"));
+    }
+    Ok(v)
+}
+
+fn contact(i: usize) -> String {
+    format!("{}@c.us", 20_000_000_000u64 + i as u64)
+}
+
+fn tmpdir(name: &str) -> BenchResult<PathBuf> {
+    let d = std::env::temp_dir().join(format!("wagate-bench-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+    Ok(d)
+}
+
+async fn read(plan: Plan) -> BenchResult<Vec<Row>> {
+    let dir = tmpdir("read")?;
+    let (gw, _) = start_gateway(&dir, &[]).await?;
+    let c = client();
+    post(
+        &c,
+        &format!("{}/api/sessions", gw.base),
+        json!({"name": "bench"}),
+    )
+    .await?;
+    let parts: Vec<Value> = (0..49).map(|i| json!({"id": contact(i)})).collect();
+    let g = post(
+        &c,
+        &format!("{}/api/bench/groups", gw.base),
+        json!({"name": "Fifty", "participants": parts}),
+    )
+    .await?;
+    let id = g["id"].as_str().unwrap_or_default().to_owned();
+    let url = format!("{}/api/bench/groups/{id}", gw.base);
+    let bytes = c
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body_file = dir.join("body.json");
+    std::fs::write(&body_file, &bytes).map_err(|e| e.to_string())?;
+    let fig = get_loop(&c, url, plan).await;
+    let bare = start_bare(&body_file).await?;
+    let ceil = get_loop(&c, format!("{}/api/bench/groups/{id}", bare.base), plan).await;
+    let mut r = row(
+        "read",
+        "GET group (50 participants) req/s",
+        fig.rate(),
+        "req/s",
+        Some(ceil.rate()),
+        "≥ 0.5 of ceiling",
+        false,
+    );
+    r.met = r.ratio.unwrap_or(0.0) >= 0.5;
+    r.p50_ms = Some(fig.pct_ms(0.5));
+    r.p99_ms = Some(fig.pct_ms(0.99));
+    let mut c_row = row(
+        "read",
+        "ceiling: bare axum, same bytes",
+        ceil.rate(),
+        "req/s",
+        None,
+        "",
+        true,
+    );
+    c_row.p50_ms = Some(ceil.pct_ms(0.5));
+    c_row.p99_ms = Some(ceil.pct_ms(0.99));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(vec![r, c_row])
+}
+
+async fn get_loop(c: &reqwest::Client, url: String, plan: Plan) -> Stats {
+    let c = c.clone();
+    let url = Arc::new(url);
+    load::closed_loop(plan.conns, Duration::from_secs(plan.secs), move |_, _| {
+        let c = c.clone();
+        let url = url.clone();
+        async move {
+            match c.get(url.as_str()).send().await {
+                Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    })
+    .await
+}
+
+/// A session `bench` with one webhook to `receiver` and `groups` groups; answers the group ids.
+async fn webhook_setup(
+    c: &reqwest::Client,
+    base: &str,
+    receiver: &str,
+    groups: usize,
+    retries: Value,
+) -> BenchResult<Vec<String>> {
+    let hook = json!({"url": receiver, "events": ["group.v2.update"], "hmac": {"key": "bench-secret"}, "retries": retries});
+    post(
+        c,
+        &format!("{base}/api/sessions"),
+        json!({"name": "bench", "config": {"webhooks": [hook]}}),
+    )
+    .await?;
+    let mut ids = Vec::new();
+    for i in 0..groups {
+        let g = post(
+            c,
+            &format!("{base}/api/bench/groups"),
+            json!({"name": format!("g{i}"), "participants": [{"id": contact(i)}]}),
+        )
+        .await?;
+        ids.push(g["id"].as_str().unwrap_or_default().to_owned());
+    }
+    Ok(ids)
+}
+
+fn subject_op(
+    c: &reqwest::Client,
+    base: &str,
+    ids: &[String],
+) -> impl Fn(usize, u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+       + Send
+       + Sync
+       + 'static {
+    let c = c.clone();
+    let urls: Arc<Vec<String>> = Arc::new(
+        ids.iter()
+            .map(|id| format!("{base}/api/bench/groups/{id}/subject"))
+            .collect(),
+    );
+    move |w, i| {
+        let c = c.clone();
+        let url = urls[(w + i as usize) % urls.len()].clone();
+        Box::pin(async move {
+            match c
+                .put(url)
+                .json(&json!({"subject": format!("subject {i}")}))
+                .send()
+                .await
+            {
+                Ok(r) => r.status().is_success(),
+                Err(_) => false,
+            }
+        })
+    }
+}
+
+async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
+    let dir = tmpdir("write")?;
+    let (gw, _) = start_gateway(&dir, &[]).await?;
+    let recv = start_receiver().await?;
+    let c = client();
+    let ids = webhook_setup(
+        &c,
+        &gw.base,
+        &recv.url,
+        plan.conns,
+        json!({"policy": "constant", "delaySeconds": 1, "attempts": 5}),
+    )
+    .await?;
+    let fig = load::closed_loop(
+        plan.conns,
+        Duration::from_secs(plan.secs),
+        subject_op(&c, &gw.base, &ids),
+    )
+    .await;
+    // The ceiling: the same bytes (a stored group) inserted into sled and flushed, 64-way.
+    let group_bytes = c
+        .get(format!("{}/api/bench/groups/{}", gw.base, ids[0]))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(gw);
+    let db = sled::Config::new()
+        .path(dir.join("raw"))
+        .cache_capacity(1024 * 1024)
+        .segment_size(64 * 1024)
+        .flush_every_ms(None)
+        .open()
+        .map_err(|e| e.to_string())?;
+    let db = Arc::new(db);
+    let bytes = Arc::new(group_bytes.to_vec());
+    let ceil = load::closed_loop(plan.conns, Duration::from_secs(plan.secs), move |w, i| {
+        let db = db.clone();
+        let bytes = bytes.clone();
+        async move {
+            let key = format!("{w}-{i}");
+            tokio::task::spawn_blocking(move || {
+                db.insert(key.as_bytes(), bytes.as_slice())
+                    .and_then(|_| db.flush())
+                    .is_ok()
+            })
+            .await
+            .unwrap_or(false)
+        }
+    })
+    .await;
+    let mut r = row(
+        "write",
+        "PUT subject req/s (durable, 1 webhook)",
+        fig.rate(),
+        "req/s",
+        Some(ceil.rate()),
+        "≥ 0.5 of ceiling",
+        false,
+    );
+    r.met = r.ratio.unwrap_or(0.0) >= 0.5;
+    r.p50_ms = Some(fig.pct_ms(0.5));
+    r.p99_ms = Some(fig.pct_ms(0.99));
+    let mut c_row = row(
+        "write",
+        "ceiling: raw sled insert + flush",
+        ceil.rate(),
+        "writes/s",
+        None,
+        "",
+        true,
+    );
+    c_row.p50_ms = Some(ceil.pct_ms(0.5));
+    c_row.p99_ms = Some(ceil.pct_ms(0.99));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(vec![r, c_row])
+}
+
+/// The webhook figure: events/s from change to receipt (HMAC on), and latency at a fixed rate.
+async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
+    let dir = tmpdir("webhook")?;
+    let (gw, _) = start_gateway(&dir, &[]).await?;
+    let recv = start_receiver().await?;
+    let c = client();
+    let ids = webhook_setup(
+        &c,
+        &gw.base,
+        &recv.url,
+        plan.conns,
+        json!({"policy": "constant", "delaySeconds": 1, "attempts": 5}),
+    )
+    .await?;
+    let start = Instant::now();
+    let changes = load::closed_loop(
+        plan.conns,
+        Duration::from_secs(plan.secs),
+        subject_op(&c, &gw.base, &ids),
+    )
+    .await;
+    let delivered = recv.wait_count(changes.ok as u64, 120).await;
+    let secs = recv
+        .last_at()
+        .map(|t| t.duration_since(start).as_secs_f64())
+        .unwrap_or(1.0);
+    let rate = recv.count() as f64 / secs;
+    recv.take_latencies();
+    // Latency at a fixed rate.
+    let before = recv.count();
+    let paced = load::paced(
+        plan.paced_rate,
+        plan.conns,
+        Duration::from_secs(plan.secs),
+        subject_op(&c, &gw.base, &ids),
+    )
+    .await;
+    recv.wait_count(before + paced.ok as u64, 120).await;
+    let lat = recv.take_latencies();
+    // The ceiling: the same bodies POSTed by a bare reqwest loop at the dispatcher's concurrency.
+    let body = Arc::new(
+        json!({"id": "evt_01jd0000000000000000000000", "timestamp": servers::now_ms(), "event": "group.v2.update", "session": "bench",
+               "me": {"id": "11111111111@c.us", "pushName": "bench"}, "payload": {"timestamp": 1, "group": {"id": ids[0], "subject": "subject 1"}}})
+        .to_string(),
+    );
+    let url = Arc::new(recv.url.clone());
+    let cc = c.clone();
+    let ceil = load::closed_loop(8, Duration::from_secs(plan.secs), move |_, _| {
+        let c = cc.clone();
+        let url = url.clone();
+        let body = body.clone();
+        async move {
+            c.post(url.as_str())
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    recv.take_latencies();
+    let mut r = row(
+        "webhook",
+        "events/s change→receipt (HMAC)",
+        rate,
+        "events/s",
+        Some(ceil.rate()),
+        "≥ 0.5 of ceiling; p99 ≤ 20 ms",
+        false,
+    );
+    r.p50_ms = Some(percentile_ms(&lat, 0.5));
+    r.p99_ms = Some(percentile_ms(&lat, 0.99));
+    r.met = delivered && r.ratio.unwrap_or(0.0) >= 0.5 && r.p99_ms.unwrap_or(f64::MAX) <= 20.0;
+    let mut c_row = row(
+        "webhook",
+        "ceiling: bare reqwest POST loop, 8 in flight",
+        ceil.rate(),
+        "req/s",
+        None,
+        "",
+        true,
+    );
+    c_row.p50_ms = Some(ceil.pct_ms(0.5));
+    c_row.p99_ms = Some(ceil.pct_ms(0.99));
+    let note = row(
+        "webhook",
+        &format!("latency measured at {} changes/s", plan.paced_rate),
+        paced.rate(),
+        "changes/s",
+        None,
+        "",
+        true,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((vec![r, c_row, note], rate))
+}
+
+async fn sessions(plan: Plan) -> BenchResult<Vec<Row>> {
+    let dir = tmpdir("sessions")?;
+    let (gw, _) = start_gateway(&dir, &[]).await?;
+    let c = client();
+    let base = Arc::new(gw.base.clone());
+    let n = plan.sessions;
+    let g = plan.groups_per_session;
+    let sem = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (c, base, sem) = (c.clone(), base.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.map_err(|e| e.to_string())?;
+            post(
+                &c,
+                &format!("{base}/api/sessions"),
+                json!({"name": format!("s{i}")}),
+            )
+            .await?;
+            for k in 0..g {
+                post(
+                    &c,
+                    &format!("{base}/api/s{i}/groups"),
+                    json!({"name": format!("g{k}"), "participants": [{"id": contact(k)}]}),
+                )
+                .await?;
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    let populated_rss = gw.rss_mib();
+    drop(gw);
+    let (gw, startup) = start_gateway(&dir, &[]).await?;
+    let rss = gw.rss_mib();
+    let listed = c
+        .get(format!("{}/api/sessions?all=true", gw.base))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let count = listed
+        .json::<Value>()
+        .await
+        .map_err(|e| e.to_string())?
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    if count != n {
+        return Err(format!("after restart {count} sessions, expected {n}"));
+    }
+    let label = format!("{n} sessions × {g} groups");
+    let mut out = vec![
+        row(
+            "sessions",
+            &format!("RSS after restart, {label}"),
+            rss,
+            "MiB",
+            None,
+            "≤ 300 MiB",
+            rss <= 300.0,
+        ),
+        row(
+            "sessions",
+            &format!("start-up to healthy, {label}"),
+            startup.as_secs_f64(),
+            "s",
+            None,
+            "≤ 3 s",
+            startup.as_secs_f64() <= 3.0,
+        ),
+    ];
+    out.push(row(
+        "sessions",
+        "RSS right after populating (before restart)",
+        populated_rss,
+        "MiB",
+        None,
+        "",
+        true,
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
+async fn backlog(plan: Plan, webhook_rate: Option<f64>) -> BenchResult<Vec<Row>> {
+    let dir = tmpdir("backlog")?;
+    let (gw, _) = start_gateway(&dir, &[]).await?;
+    let recv = start_receiver().await?;
+    recv.down.store(true, std::sync::atomic::Ordering::Relaxed);
+    let c = client();
+    let ids = webhook_setup(
+        &c,
+        &gw.base,
+        &recv.url,
+        plan.conns,
+        json!({"policy": "constant", "delaySeconds": 1, "attempts": 100}),
+    )
+    .await?;
+    let op = Arc::new(subject_op(&c, &gw.base, &ids));
+    let mut rss = vec![gw.rss_mib()];
+    let quarter = plan.backlog / 4;
+    let mut made = 0u64;
+    for _ in 0..4 {
+        let sem = Arc::new(tokio::sync::Semaphore::new(plan.conns));
+        let mut tasks = Vec::new();
+        for i in made..made + quarter {
+            let (op, sem) = (op.clone(), sem.clone());
+            tasks.push(tokio::spawn(async move {
+                let _p = sem.acquire().await.ok()?;
+                op((i % 64) as usize, i).await.then_some(())
+            }));
+        }
+        for t in tasks {
+            if !matches!(t.await, Ok(Some(()))) {
+                return Err("a change failed while queueing the backlog".into());
+            }
+        }
+        made += quarter;
+        rss.push(gw.rss_mib());
+    }
+    let growth = rss.last().copied().unwrap_or(0.0) - rss.get(1).copied().unwrap_or(0.0);
+    let start = Instant::now();
+    let before = recv.count();
+    recv.down.store(false, std::sync::atomic::Ordering::Relaxed);
+    let delivered = recv.wait_count(before + made, 600).await;
+    let secs = recv
+        .last_at()
+        .map(|t| t.duration_since(start).as_secs_f64())
+        .unwrap_or(f64::MAX);
+    let rate = (recv.count() - before) as f64 / secs;
+    let rss_text = rss
+        .iter()
+        .map(|r| format!("{r:.0}"))
+        .collect::<Vec<_>>()
+        .join(" → ");
+    let mut out = vec![row(
+        "backlog",
+        &format!("RSS while queueing {made} events (MiB: {rss_text})"),
+        growth,
+        "MiB growth over the last 3/4",
+        None,
+        "flat",
+        growth < 50.0,
+    )];
+    let mut drain = row(
+        "backlog",
+        "drain rate after the receiver came back",
+        rate,
+        "events/s",
+        webhook_rate,
+        "≥ 0.5 of the webhook figure",
+        false,
+    );
+    drain.met = delivered && drain.ratio.unwrap_or(0.0) >= 0.5;
+    out.push(drain);
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
+fn print(rows: &[Row]) {
+    let head = [
+        "scenario", "figure", "value", "ceiling", "ratio", "p50 ms", "p99 ms", "target",
+    ];
+    println!(
+        "{:<9} {:<58} {:>12} {:>12} {:>7} {:>9} {:>9}  {}",
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7]
+    );
+    for r in rows {
+        let opt = |v: Option<f64>, prec: usize| {
+            v.map(|v| format!("{v:.prec$}"))
+                .unwrap_or_else(|| "-".into())
+        };
+        let target = if r.target.is_empty() {
+            String::new()
+        } else {
+            format!("{} — {}", r.target, if r.met { "met" } else { "MISSED" })
+        };
+        println!(
+            "{:<9} {:<58} {:>12} {:>12} {:>7} {:>9} {:>9}  {}",
+            r.scenario,
+            format!("{} [{}]", r.figure, r.unit),
+            format!("{:.1}", r.value),
+            opt(r.ceiling, 1),
+            opt(r.ratio, 2),
+            opt(r.p50_ms, 2),
+            opt(r.p99_ms, 2),
+            target
+        );
+    }
+}
+
+async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
+    let mut rows = Vec::new();
+    let all = matches!(what, "all" | "smoke");
+    if all || what == "read" {
+        rows.extend(read(plan).await?);
+    }
+    if all || what == "write" {
+        rows.extend(write(plan).await?);
+    }
+    let mut webhook_rate = None;
+    if all || what == "webhook" || what == "backlog" {
+        let (r, rate) = webhook(plan).await?;
+        webhook_rate = Some(rate);
+        if what != "backlog" {
+            rows.extend(r);
+        }
+    }
+    if all || what == "sessions" {
+        rows.extend(sessions(plan).await?);
+    }
+    if all || what == "backlog" {
+        rows.extend(backlog(plan, webhook_rate).await?);
+    }
+    Ok(rows)
+}
+
+fn usage() -> ! {
+    eprintln!("usage: wagate-bench all|smoke|read|write|webhook|sessions|backlog [--svg PATH] [--json PATH]");
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bare-server") {
+        let port = args
+            .get(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| usage());
+        let file = args.get(2).map(PathBuf::from).unwrap_or_else(|| usage());
+        if let Err(e) = servers::serve_bare(port, &file).await {
+            eprintln!("bare server: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let what = args.first().cloned().unwrap_or_else(|| usage());
+    if ![
+        "all", "smoke", "read", "write", "webhook", "sessions", "backlog",
+    ]
+    .contains(&what.as_str())
+    {
+        usage();
+    }
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from)
+    };
+    let plan = if what == "smoke" { SMOKE } else { FULL };
+    let started = Instant::now();
+    match run(&what, plan).await {
+        Ok(rows) => {
+            print(&rows);
+            println!(
+                "({what} took {:.0} s on {} cores)",
+                started.elapsed().as_secs_f64(),
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            );
+            if let Some(p) = flag("--json") {
+                let _ = std::fs::write(&p, serde_json::to_string_pretty(&rows).unwrap_or_default());
+            }
+            if let Some(p) = flag("--svg") {
+                if let Err(e) = std::fs::write(&p, chart::svg(&rows)) {
+                    eprintln!("cannot write {}: {e}", p.display());
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("bench failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
