@@ -2,7 +2,7 @@
 //! `deliveries` in commit order. A worker is a step function (`Worker::step`) plus a thin loop.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -79,8 +79,11 @@ struct Stamp {
 
 /// Delivers one endpoint's jobs of one session.
 pub struct Worker {
-    registry: Arc<Registry>,
-    session: Arc<Session>,
+    /// Weak, like `session`: a worker must not keep a dropped gateway's stores open (their
+    /// files stay locked until the last handle goes). Upgraded for the sync part of a step.
+    registry: Weak<Registry>,
+    session: Weak<Session>,
+    name: SessionName,
     endpoint: [u8; 8],
     transport: Arc<dyn Transport>,
     clock: Clock,
@@ -106,8 +109,9 @@ impl Worker {
         wake: Arc<Notify>,
     ) -> Self {
         Self {
-            registry,
-            session,
+            registry: Arc::downgrade(&registry),
+            name: session.name.clone(),
+            session: Arc::downgrade(&session),
             endpoint,
             transport,
             clock,
@@ -129,7 +133,7 @@ impl Worker {
                 Ok(Step::Continue) => {}
                 Ok(Step::Stop) => break,
                 Err(e) => {
-                    tracing::error!(session = %self.session.name, "webhook worker: {e}; reloading in 1 s");
+                    tracing::error!(session = %self.name, "webhook worker: {e}; reloading in 1 s");
                     self.in_flight.abort_all();
                     self.in_flight = JoinSet::new();
                     self.tasks.clear();
@@ -145,9 +149,9 @@ impl Worker {
     /// One round: take in new jobs, read the webhook's current config, start what is due,
     /// then wait for one thing (an answer, a wake-up, a due time) and record what came of it.
     pub async fn step(&mut self) -> StoreResult<Step> {
-        if !self.registered() {
+        let Some(live) = self.live() else {
             return Ok(Step::Stop);
-        }
+        };
         let mut wrote = false;
         let mut next_due = None;
         // With every slot taken nothing can start: during a burst of commits, skip reading
@@ -156,8 +160,8 @@ impl Worker {
         let hook = if full {
             None
         } else {
-            self.load()?;
-            self.current_hook()
+            self.load(&live)?;
+            self.current_hook(&live)
         };
         match &hook {
             None if full => {}
@@ -169,14 +173,14 @@ impl Worker {
                         break;
                     }
                     for seq in idle {
-                        self.discard(seq, REMOVED)?;
+                        self.discard(&live, seq, REMOVED)?;
                         wrote = true;
                     }
-                    self.load()?;
+                    self.load(&live)?;
                 }
                 if self.queue.is_empty() && self.in_flight.is_empty() {
                     if wrote {
-                        self.flush().await?;
+                        flush(&live.session).await?;
                     }
                     return Ok(Step::Stop);
                 }
@@ -187,7 +191,7 @@ impl Worker {
                 next_due = plan.next_due;
                 let mut buried = false;
                 for seq in plan.start {
-                    if !self.start(seq, hook)? {
+                    if !self.start(&live, seq, hook)? {
                         buried = true;
                     }
                 }
@@ -199,8 +203,10 @@ impl Worker {
             },
         }
         if wrote {
-            self.flush().await?;
+            flush(&live.session).await?;
         }
+        // Hold nothing strong while waiting (see `registry`).
+        drop(live);
         let sleep = {
             let at = next_due.map(|ms| self.clock.instant_at(ms));
             async move {
@@ -212,12 +218,15 @@ impl Worker {
         };
         tokio::select! {
             Some(done) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => {
-                let mut wrote = self.land(done)?;
+                let Some(live) = self.live() else {
+                    return Ok(Step::Stop);
+                };
+                let mut wrote = self.land(&live, done)?;
                 while let Some(done) = self.in_flight.try_join_next_with_id() {
-                    wrote |= self.land(done)?;
+                    wrote |= self.land(&live, done)?;
                 }
                 if wrote {
-                    self.flush().await?;
+                    flush(&live.session).await?;
                 }
             }
             _ = self.wake.notified() => {}
@@ -226,16 +235,18 @@ impl Worker {
         Ok(Step::Continue)
     }
 
-    fn registered(&self) -> bool {
-        self.registry
-            .get(&self.session.name)
-            .is_some_and(|s| Arc::ptr_eq(&s, &self.session))
+    /// The registry and the session, while the session is still the registered one.
+    fn live(&self) -> Option<Live> {
+        let registry = self.registry.upgrade()?;
+        let session = self.session.upgrade()?;
+        let current = registry.get(&self.name)?;
+        Arc::ptr_eq(&current, &session).then_some(Live { registry, session })
     }
 
     /// The webhook as configured now: settings changed by PUT apply to the next attempt.
-    fn current_hook(&self) -> Option<WebhookConfig> {
-        self.registry
-            .webhooks(&self.session.record())
+    fn current_hook(&self, live: &Live) -> Option<WebhookConfig> {
+        live.registry
+            .webhooks(&live.session.record())
             .into_iter()
             .find(|(id, _)| *id == self.endpoint)
             .map(|(_, w)| w)
@@ -243,8 +254,8 @@ impl Worker {
 
     /// Reads jobs committed since the last look, and (after a retry from the dead letters)
     /// those behind it.
-    fn load(&mut self) -> StoreResult<()> {
-        let store = &self.session.store;
+    fn load(&mut self, live: &Live) -> StoreResult<()> {
+        let store = &live.session.store;
         let requeues = store.requeues();
         if requeues != self.requeues_seen {
             self.requeues_seen = requeues;
@@ -264,20 +275,20 @@ impl Worker {
     }
 
     /// Sends one attempt, or dead-letters the job when it cannot be sent (answers false).
-    fn start(&mut self, seq: u64, hook: &WebhookConfig) -> StoreResult<bool> {
+    fn start(&mut self, live: &Live, seq: u64, hook: &WebhookConfig) -> StoreResult<bool> {
         let Some(job) = self.queue.job(seq) else {
             return Ok(true);
         };
         if !hook.events.iter().any(|e| e == "*" || *e == job.event) {
-            self.discard(seq, UNSUBSCRIBED)?;
+            self.discard(live, seq, UNSUBSCRIBED)?;
             return Ok(false);
         }
-        let Some(body) = self.session.store.event(seq)? else {
-            self.discard(seq, "the event is no longer in the session's log")?;
+        let Some(body) = live.session.store.event(seq)? else {
+            self.discard(live, seq, "the event is no longer in the session's log")?;
             return Ok(false);
         };
         let Ok(stamp) = serde_json::from_slice::<Stamp>(&body) else {
-            self.discard(seq, "the logged event is not a valid envelope")?;
+            self.discard(live, seq, "the logged event is not a valid envelope")?;
             return Ok(false);
         };
         // The wall clock, not ours: receivers check this against theirs (a 5-minute window).
@@ -296,6 +307,7 @@ impl Worker {
     /// Records an answer; true when something was written that should be flushed.
     fn land(
         &mut self,
+        live: &Live,
         done: Result<(tokio::task::Id, (u64, Answer)), tokio::task::JoinError>,
     ) -> StoreResult<bool> {
         let (seq, answer) = match done {
@@ -317,14 +329,14 @@ impl Worker {
         let (error, retry_after) = match answer {
             Answer::Delivered => {
                 // Not flushed on its own: a crash now only means this event is sent again.
-                self.session.store.remove_job(self.endpoint, seq)?;
+                live.session.store.remove_job(self.endpoint, seq)?;
                 self.queue.remove(seq);
                 return Ok(false);
             }
             Answer::Failed { error, retry_after } => (error, retry_after),
         };
         let now = self.clock.now_ms();
-        let hook = self.current_hook();
+        let hook = self.current_hook(live);
         let Some(job) = self.queue.job_mut(seq) else {
             return Ok(false);
         };
@@ -333,11 +345,11 @@ impl Worker {
         let tries = job.attempts;
         let Some(hook) = hook else {
             tracing::warn!(
-                session = %self.session.name,
+                session = %self.name,
                 url = %redact(&job.url),
                 "webhook attempt {tries} failed: {error}; dead-lettered: {REMOVED}"
             );
-            self.bury(seq, REMOVED)?;
+            self.bury(live, seq, REMOVED)?;
             return Ok(true);
         };
         let schedule = Schedule::of(&hook);
@@ -348,7 +360,7 @@ impl Worker {
             None => "dead-lettered".to_owned(),
         };
         tracing::warn!(
-            session = %self.session.name,
+            session = %self.name,
             url = %redact(&hook.url),
             "webhook attempt {tries} of {} failed: {error}; {then}",
             schedule.tries()
@@ -357,45 +369,52 @@ impl Worker {
             Some(at) => {
                 job.next_attempt_at = at;
                 let job = job.clone();
-                self.session.store.save_job(self.endpoint, seq, &job)?;
+                live.session.store.save_job(self.endpoint, seq, &job)?;
                 self.queue.landed(seq);
             }
-            None => self.bury(seq, &error)?,
+            None => self.bury(live, seq, &error)?,
         }
         Ok(true)
     }
 
     /// Dead-letters a job that is not sent at all (its webhook or event was dropped), with a log line.
-    fn discard(&mut self, seq: u64, reason: &str) -> StoreResult<()> {
+    fn discard(&mut self, live: &Live, seq: u64, reason: &str) -> StoreResult<()> {
         if let Some(job) = self.queue.job(seq) {
             tracing::warn!(
-                session = %self.session.name,
+                session = %self.name,
                 url = %redact(&job.url),
                 event = %job.event,
                 "webhook delivery dead-lettered: {reason}"
             );
         }
-        self.bury(seq, reason)
+        self.bury(live, seq, reason)
     }
 
     /// Moves a job to the dead letters with its reason; it stays there until retried by hand.
-    fn bury(&mut self, seq: u64, reason: &str) -> StoreResult<()> {
+    fn bury(&mut self, live: &Live, seq: u64, reason: &str) -> StoreResult<()> {
         let Some(mut job) = self.queue.remove(seq) else {
             return Ok(());
         };
         job.last_error = Some(reason.to_owned());
         job.next_attempt_at = 0;
         let key = crate::store::delivery_key(self.endpoint, seq);
-        self.session.store.move_job(&key, &job, true)?;
+        live.session.store.move_job(&key, &job, true)?;
         Ok(())
     }
+}
 
-    async fn flush(&self) -> StoreResult<()> {
-        let session = self.session.clone();
-        tokio::task::spawn_blocking(move || session.store.flush())
-            .await
-            .map_err(|e| crate::store::StoreError::Io(std::io::Error::other(e)))?
-    }
+/// Makes the worker's writes durable, off the async threads.
+async fn flush(session: &Arc<Session>) -> StoreResult<()> {
+    let session = session.clone();
+    tokio::task::spawn_blocking(move || session.store.flush())
+        .await
+        .map_err(|e| crate::store::StoreError::Io(std::io::Error::other(e)))?
+}
+
+/// What a step works on, held only for its sync part and flushes.
+struct Live {
+    registry: Arc<Registry>,
+    session: Arc<Session>,
 }
 
 /// One worker's wake-up and task.
@@ -405,7 +424,8 @@ struct Link {
 }
 
 struct SessionWorkers {
-    session: Arc<Session>,
+    /// Weak: only to tell a re-created session of the same name from this one.
+    session: Weak<Session>,
     requeues_seen: u64,
     workers: HashMap<[u8; 8], Link>,
 }
@@ -421,7 +441,8 @@ impl Drop for SessionWorkers {
 /// Owns the workers: starts them for every session at start-up and on a session's first
 /// wake-up, wakes them after commits, stops them when their session is deleted.
 pub struct Dispatcher {
-    registry: Arc<Registry>,
+    /// Weak: the dispatcher must not keep a dropped gateway (and its store files) alive.
+    registry: Weak<Registry>,
     transport: Arc<dyn Transport>,
     clock: Clock,
     concurrency: usize,
@@ -436,7 +457,7 @@ impl Dispatcher {
         concurrency: usize,
     ) -> Self {
         Self {
-            registry,
+            registry: Arc::downgrade(&registry),
             transport,
             clock,
             concurrency,
@@ -446,8 +467,12 @@ impl Dispatcher {
 
     /// Serves wake-ups until the registry (the sender) is gone.
     pub async fn run(mut self, mut wake: UnboundedReceiver<SessionName>) {
-        for s in self.registry.list() {
-            self.wake(&s.name);
+        let names: Vec<SessionName> = match self.registry.upgrade() {
+            Some(r) => r.list().iter().map(|s| s.name.clone()).collect(),
+            None => return,
+        };
+        for name in names {
+            self.wake(&name);
         }
         while let Some(name) = wake.recv().await {
             // Commits come in bursts: one look per session per burst.
@@ -462,7 +487,11 @@ impl Dispatcher {
     }
 
     pub fn wake(&mut self, name: &SessionName) {
-        let Some(session) = self.registry.get(name) else {
+        let Some(registry) = self.registry.upgrade() else {
+            self.sessions.clear();
+            return;
+        };
+        let Some(session) = registry.get(name) else {
             // Deleted: dropping its workers aborts them.
             self.sessions.remove(name);
             return;
@@ -470,12 +499,12 @@ impl Dispatcher {
         let same = self
             .sessions
             .get(name)
-            .is_some_and(|sw| Arc::ptr_eq(&sw.session, &session));
+            .is_some_and(|sw| std::ptr::eq(sw.session.as_ptr(), Arc::as_ptr(&session)));
         if !same {
             self.sessions.insert(
                 name.clone(),
                 SessionWorkers {
-                    session: session.clone(),
+                    session: Arc::downgrade(&session),
                     requeues_seen: u64::MAX,
                     workers: HashMap::new(),
                 },
@@ -484,8 +513,7 @@ impl Dispatcher {
         let Some(sw) = self.sessions.get_mut(name) else {
             return;
         };
-        let mut endpoints: Vec<[u8; 8]> = self
-            .registry
+        let mut endpoints: Vec<[u8; 8]> = registry
             .webhooks(&session.record())
             .into_iter()
             .map(|(id, _)| id)
@@ -509,7 +537,7 @@ impl Dispatcher {
             }
             let wake = Arc::new(Notify::new());
             let worker = Worker::new(
-                self.registry.clone(),
+                registry.clone(),
                 session.clone(),
                 ep,
                 self.transport.clone(),

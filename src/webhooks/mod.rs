@@ -60,7 +60,7 @@ pub fn spawn(
     let transport = HttpTransport::new(Duration::from_secs(cfg.timeout_seconds.max(1)))?;
     if cfg.retention_hours > 0 {
         let retention_ms = cfg.retention_hours.saturating_mul(3_600_000);
-        tokio::spawn(prune_loop(registry.clone(), retention_ms));
+        tokio::spawn(prune_loop(Arc::downgrade(&registry), retention_ms));
     }
     Ok(spawn_with(
         registry,
@@ -88,11 +88,14 @@ pub fn spawn_with(
     handle
 }
 
-async fn prune_loop(registry: Arc<Registry>, retention_ms: u64) {
+/// Holds the registry weakly: it ends with the gateway.
+async fn prune_loop(registry: std::sync::Weak<Registry>, retention_ms: u64) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
-        let r = registry.clone();
+        let Some(r) = registry.upgrade() else {
+            return;
+        };
         match tokio::task::spawn_blocking(move || dispatcher::prune(&r, retention_ms, now_ms()))
             .await
         {
