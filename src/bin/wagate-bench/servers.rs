@@ -161,6 +161,9 @@ pub async fn serve_bare(port: u16, body_file: &Path) -> BenchResult<()> {
 pub struct Receiver {
     pub received: Arc<AtomicU64>,
     pub down: Arc<AtomicBool>,
+    /// While set, requests wait (held open) until `release`.
+    pub held: Arc<AtomicBool>,
+    pub gate: Arc<tokio::sync::Notify>,
     pub lat_us: Arc<Mutex<Vec<u64>>>,
     pub last_at: Arc<Mutex<Option<Instant>>>,
     pub url: String,
@@ -179,6 +182,13 @@ pub async fn start_receiver() -> BenchResult<Receiver> {
     let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
         let rc = rc.clone();
         async move {
+            while rc.held.load(Ordering::Acquire) {
+                let opened = rc.gate.notified();
+                if !rc.held.load(Ordering::Acquire) {
+                    break;
+                }
+                opened.await;
+            }
             if rc.down.load(Ordering::Relaxed) {
                 return StatusCode::SERVICE_UNAVAILABLE;
             }
@@ -204,6 +214,13 @@ pub async fn start_receiver() -> BenchResult<Receiver> {
 }
 
 impl Receiver {
+    pub fn hold(&self) {
+        self.held.store(true, Ordering::Release);
+    }
+    pub fn release(&self) {
+        self.held.store(false, Ordering::Release);
+        self.gate.notify_waiters();
+    }
     pub fn count(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
     }
