@@ -103,9 +103,11 @@ impl Config {
             Some("constant") => Some(RetryPolicy::Constant),
             Some("linear") => Some(RetryPolicy::Linear),
             Some("exponential") => Some(RetryPolicy::Exponential),
-            Some(o) => return Err(format!(
+            Some(o) => {
+                return Err(format!(
                 "WHATSAPP_HOOK_RETRIES_POLICY: expected constant, linear or exponential, got {o:?}"
-            )),
+            ))
+            }
         };
         let custom_headers = match &self.hook_custom_headers {
             None => None,
