@@ -407,7 +407,7 @@ pub struct SubjectBody {
 
 /// Set the subject (1-100 characters). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/subject", tag = "Groups", params(GroupPath),
-    request_body = SubjectBody, responses((status = 200, body = bool, example = json!(true)), Errors, BodyErrors))]
+    request_body = SubjectBody, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_subject(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -429,7 +429,7 @@ pub struct DescriptionBody {
 
 /// Set the description (0-2048 characters; empty clears). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/description", tag = "Groups", params(GroupPath),
-    request_body = DescriptionBody, responses((status = 200, body = bool, example = json!(true)), Errors, BodyErrors))]
+    request_body = DescriptionBody, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_description(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -650,7 +650,7 @@ async fn get_info_admin_only(
 
 /// Only admins may change the group info (admins only). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/info-admin-only", tag = "Groups", params(GroupPath),
-    request_body = AdminsOnly, responses((status = 200, body = bool, example = json!(true)), Errors, BodyErrors))]
+    request_body = AdminsOnly, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_info_admin_only(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -676,7 +676,7 @@ async fn get_messages_admin_only(
 
 /// Only admins may send messages (admins only). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/messages-admin-only", tag = "Groups", params(GroupPath),
-    request_body = AdminsOnly, responses((status = 200, body = bool, example = json!(true)), Errors, BodyErrors))]
+    request_body = AdminsOnly, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_messages_admin_only(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -702,7 +702,7 @@ async fn get_member_add_mode(
 
 /// Let members add new members (admins only). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/member-add-mode", tag = "Groups", params(GroupPath),
-    request_body = MemberAddMode, responses((status = 200, body = bool, example = json!(true)), Errors, BodyErrors))]
+    request_body = MemberAddMode, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_member_add_mode(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -731,7 +731,7 @@ async fn get_membership_approval(
 
 /// Require an admin's approval for new members (admins only). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/membership-approval", tag = "Groups", params(GroupPath),
-    request_body = MembershipApproval, responses((status = 200, body = bool, example = json!(true)), Errors, BodyErrors))]
+    request_body = MembershipApproval, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_membership_approval(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
