@@ -11,7 +11,7 @@ GW_LOG="$GW_DIR/gateway.log"
 KEY="ci-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')"
 GW="http://127.0.0.1:$PORT"
-WAGATE_LISTEN="127.0.0.1:$PORT" WAGATE_DATA_DIR="$GW_DIR/data" WAHA_API_KEY="$KEY" \
+NO_COLOR=1 WAGATE_LISTEN="127.0.0.1:$PORT" WAGATE_DATA_DIR="$GW_DIR/data" WAHA_API_KEY="$KEY" \
   "$BIN" >"$GW_LOG" 2>&1 &
 GW_PID=$!
 stop_gateway() {

@@ -317,6 +317,8 @@ async fn run(args: Args) -> Result<bool, String> {
         .env("WAGATE_DATA_DIR", dir.join("data"))
         .env("WAHA_API_KEY", &key)
         .env("RUST_LOG", "info")
+        // Plain text, so that the log can be searched for ERROR lines.
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(log)
         .kill_on_drop(true)
