@@ -686,3 +686,37 @@ async fn concurrent_create_and_delete_of_one_session_never_fail_and_leave_disk_m
     assert!(folders(&gw).is_empty());
     assert!(listed(&gw).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_picture_file_with_both_url_and_data_or_of_the_wrong_shape_is_400() {
+    let (gw, group) = with_group().await;
+    let before = snapshot(&gw, &group).await;
+    let path = format!("/api/default/groups/{group}/picture");
+    for (file, msg) in [
+        (
+            json!({"url": "https://example.com/a.jpg", "data": "AAAA", "mimetype": "image/jpeg"}),
+            "give exactly one of url or data",
+        ),
+        (
+            json!({"mimetype": "image/jpeg"}),
+            "give exactly one of url or data",
+        ),
+        (json!(["https://example.com/a.jpg"]), "expected an object"),
+        (
+            json!({"data": "AAAA", "mimetype": "image/gif"}),
+            "file.mimetype: must be image/jpeg or image/png",
+        ),
+        (
+            json!({"url": "file:///etc/passwd"}),
+            "file.url: must be an http or https URL",
+        ),
+    ] {
+        let (status, body) = gw.put(&path, json!({"file": file})).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(
+            body["message"].as_str().unwrap_or("").contains(msg),
+            "{file}: {body}"
+        );
+    }
+    assert_eq!(snapshot(&gw, &group).await, before);
+}

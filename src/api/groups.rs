@@ -479,8 +479,23 @@ async fn get_picture(
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"file": {"mimetype": "image/jpeg", "url": "https://example.com/picture.jpg"}}))]
 pub struct PictureBody {
-    #[serde(deserialize_with = "crate::api::extract::object")]
+    #[serde(deserialize_with = "one_picture_file")]
     file: PictureFile,
+}
+
+/// Picks the variant by the key present, so that a wrong file says which keys it needs
+/// (an untagged enum would only say that no variant matched).
+fn one_picture_file<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PictureFile, D::Error> {
+    use serde::de::Error;
+    let v = serde_json::Value::deserialize(d)?;
+    let has = |k: &str| v.get(k).is_some_and(|x| !x.is_null());
+    match (v.is_object(), has("url"), has("data")) {
+        (true, true, false) => UrlFile::deserialize(v).map(PictureFile::Url),
+        (true, false, true) => DataFile::deserialize(v).map(PictureFile::Data),
+        (true, _, _) => return Err(D::Error::custom("give exactly one of url or data")),
+        (false, _, _) => return Err(D::Error::custom("expected an object")),
+    }
+    .map_err(D::Error::custom)
 }
 
 /// The picture: an external URL, or base64 bytes with their type (as WAHA's RemoteFile / BinaryFile).
