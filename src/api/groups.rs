@@ -115,7 +115,11 @@ fn contact_ids(list: &[ParticipantRef]) -> ApiResult<Vec<ContactId>> {
 #[schema(example = json!({"name": "Team", "participants": [{"id": "22222222222@c.us"}]}))]
 pub struct CreateGroupRequest {
     /// The subject, 1-100 characters after trimming.
-    #[schema(pattern = "^\\s*\\S([\\s\\S]{0,98}\\S)?\\s*$")]
+    // The pattern spells out Rust's whitespace, because `\\s` differs between regex engines
+    // (Python's also matches U+001C..U+001F, which `str::trim` keeps).
+    #[schema(
+        pattern = "^[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]([\\s\\S]{0,98}[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub name: String,
     #[serde(default, deserialize_with = "crate::api::extract::objects")]
     #[schema(max_items = 1024)]
@@ -401,7 +405,9 @@ async fn op_true(
 #[schema(example = json!({"subject": "New name"}))]
 pub struct SubjectBody {
     /// 1-100 characters after trimming.
-    #[schema(pattern = "^\\s*\\S([\\s\\S]{0,98}\\S)?\\s*$")]
+    #[schema(
+        pattern = "^[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]([\\s\\S]{0,98}[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     subject: String,
 }
 
