@@ -39,7 +39,7 @@ printf '%s\n' "$CHECKS" >"$GW_DIR/stateful.toml"
 
 # --workers 1: Python 3.11.7's ast.parse is not thread-safe (gh-106905), and hypothesis calls it.
 run() {
-  "$VENV/bin/schemathesis" --config-file "$1" run "$GW/openapi.json" \
+  SCHEMATHESIS_HOOKS=.ci/schemathesis_hooks.py "$VENV/bin/schemathesis" --config-file "$1" run "$GW/openapi.json" \
     -H "X-Api-Key: $KEY" \
     --checks all \
     --phases "$2" \
