@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  apt-get update && apt-get install -y chromium chromium-driver
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 fi
 VENV=target/ci-venv
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import selenium' 2>/dev/null; then
