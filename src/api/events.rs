@@ -20,8 +20,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// The cursor of the last event already seen; absent: from the oldest kept.
+    #[param(value_type = Option<String>, pattern = "^[0-9]*$")]
     after: Option<String>,
     /// 1-1000, default 100.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
@@ -47,9 +49,13 @@ async fn list_events(
     let s = state.registry.require(&name)?;
     let after = match q.after.as_deref() {
         None | Some("") => 0,
-        Some(c) => c.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("after: not a cursor from this log: {c:?}"))
-        })?,
+        // A cursor past u64::MAX is past every event.
+        Some(c) if c.bytes().all(|b| b.is_ascii_digit()) => c.parse::<u64>().unwrap_or(u64::MAX),
+        Some(c) => {
+            return Err(ApiError::bad_request(format!(
+                "after: not a cursor from this log: {c:?}"
+            )))
+        }
     };
     let limit = match q.limit.as_deref() {
         None => 100,

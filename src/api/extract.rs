@@ -1,15 +1,106 @@
 //! Our own Json / Path / Query extractors: their rejections answer in the one error shape.
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 use crate::error::ApiError;
 
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON object body. Unlike `axum::Json` it refuses a top-level array, which serde would
+/// otherwise read into a struct field by field (`[]` would create a session).
 pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected a body with content-type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("request body is larger than 1 MiB".into())
+            } else {
+                ApiError::bad_request(format!("body: {}", r.body_text()))
+            }
+        })?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request("body: expected a JSON object"));
+        }
+        let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Json(v))
+    }
+}
+
+/// `application/json` or `application/<something>+json`, as `axum::Json` decides.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// For a field holding a struct: refuses anything but an object (or null), because serde
+/// would otherwise read a struct from an array.
+pub fn object<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T, D::Error> {
+    let v = Value::deserialize(d)?;
+    if !v.is_object() && !v.is_null() {
+        return Err(serde::de::Error::custom("expected an object"));
+    }
+    T::deserialize(v).map_err(serde::de::Error::custom)
+}
+
+/// For an optional whole number: JSON Schema (and so the OpenAPI document) counts `76.0` as an
+/// integer, serde does not.
+pub fn whole<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Option<T>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let int = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    int.and_then(|i| T::try_from(i).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("expected a non-negative integer, got {n}"))
+        })
+}
+
+/// For a field holding a list of structs: each item must be an object.
+pub fn objects<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T, D::Error> {
+    let v = Value::deserialize(d)?;
+    if let Some((i, _)) = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .find(|(_, item)| !item.is_object())
+    {
+        return Err(serde::de::Error::custom(format!(
+            "item {i}: expected an object"
+        )));
+    }
+    T::deserialize(v).map_err(serde::de::Error::custom)
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{Json, Path, Query};
-use super::{field_err, AppState, Errors};
+use super::{field_err, AppState, BodyErrors, Errors};
 use crate::error::{ApiError, ApiResult};
 use crate::groups::model::{
     GroupInfo, GroupParticipant, Picture, MAX_DESCRIPTION_CHARS, MAX_PARTICIPANTS,
@@ -57,7 +57,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Path)]
 pub struct SessionPath {
     /// Session name.
-    #[param(example = "default")]
+    #[param(example = "default", pattern = "^[a-zA-Z0-9_-]{1,54}$")]
     pub session: String,
 }
 
@@ -65,10 +65,13 @@ pub struct SessionPath {
 #[into_params(parameter_in = Path)]
 pub struct GroupPath {
     /// Session name.
-    #[param(example = "default")]
+    #[param(example = "default", pattern = "^[a-zA-Z0-9_-]{1,54}$")]
     pub session: String,
     /// Group id.
-    #[param(example = "120363000000000001@g.us")]
+    #[param(
+        example = "120363000000000001@g.us",
+        pattern = "^120363[0-9]{12}@g\\.us$"
+    )]
     id: String,
 }
 
@@ -89,6 +92,8 @@ fn group_path(state: &AppState, p: &GroupPath) -> ApiResult<(Arc<Session>, Group
 #[derive(Deserialize, Serialize, ToSchema)]
 #[schema(example = json!({"id": "22222222222@c.us"}))]
 pub struct ParticipantRef {
+    /// `<5-20 digits>@c.us`, `@s.whatsapp.net` or `@lid`.
+    #[schema(pattern = "^[0-9]{5,20}@(c\\.us|s\\.whatsapp\\.net|lid)$")]
     pub id: String,
 }
 
@@ -110,8 +115,14 @@ fn contact_ids(list: &[ParticipantRef]) -> ApiResult<Vec<ContactId>> {
 #[schema(example = json!({"name": "Team", "participants": [{"id": "22222222222@c.us"}]}))]
 pub struct CreateGroupRequest {
     /// The subject, 1-100 characters after trimming.
+    // The pattern spells out Rust's whitespace, because `\\s` differs between regex engines
+    // (Python's also matches U+001C..U+001F, which `str::trim` keeps).
+    #[schema(
+        pattern = "^[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]([\\s\\S]{0,98}[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::api::extract::objects")]
+    #[schema(max_items = 1024)]
     pub participants: Vec<ParticipantRef>,
 }
 
@@ -129,7 +140,7 @@ fn subject_of(field: &str, s: &str) -> ApiResult<String> {
 /// Create a group; the session's account becomes its superadmin.
 #[utoipa::path(post, path = "/api/{session}/groups", tag = "Groups", params(SessionPath),
     request_body = CreateGroupRequest,
-    responses((status = 201, description = "The new group", body = GroupInfo), Errors))]
+    responses((status = 201, description = "The new group", body = GroupInfo), Errors, BodyErrors))]
 async fn create_group(
     State(state): State<AppState>,
     Path(p): Path<SessionPath>,
@@ -147,23 +158,30 @@ async fn create_group(
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     /// `id` or `subject`.
+    #[param(value_type = Option<String>, pattern = "^(id|subject)$")]
     sort_by: Option<String>,
     /// `asc` or `desc`.
+    #[param(value_type = Option<String>, pattern = "^(asc|desc)$")]
     sort_order: Option<String>,
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
     limit: Option<String>,
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$")]
     offset: Option<String>,
     /// `participants` leaves the participants out.
+    #[param(value_type = Option<String>, pattern = "^(participants(,participants)*)?$")]
     exclude: Option<String>,
 }
 
 fn number(field: &str, v: &Option<String>) -> ApiResult<Option<usize>> {
     v.as_deref()
         .map(|s| {
-            s.parse::<usize>().map_err(|_| {
-                ApiError::bad_request(format!(
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::bad_request(format!(
                     "{field}: expected a non-negative integer, got {s:?}"
-                ))
-            })
+                )));
+            }
+            // Only overflow is left to fail: a limit or offset past usize::MAX means "all" / "none".
+            Ok(s.parse::<usize>().unwrap_or(usize::MAX))
         })
         .transpose()
 }
@@ -245,7 +263,11 @@ async fn count_groups(
 #[into_params(parameter_in = Query)]
 pub struct CodeQuery {
     /// The invite code or the invite URL.
-    #[param(example = "https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv")]
+    #[param(
+        example = "https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv",
+        required = true,
+        pattern = "^((https?://)?chat\\.whatsapp\\.com/)?[A-Za-z0-9]{22}$"
+    )]
     code: Option<String>,
 }
 
@@ -288,6 +310,7 @@ async fn join_info(
 #[schema(example = json!({"code": "https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv"}))]
 pub struct JoinRequestBody {
     /// The invite code or the invite URL.
+    #[schema(pattern = "^((https?://)?chat\\.whatsapp\\.com/)?[A-Za-z0-9]{22}$")]
     code: String,
 }
 
@@ -299,7 +322,7 @@ pub struct JoinAnswer {
 
 /// Join a group by invite code (a join request instead when approval is on).
 #[utoipa::path(post, path = "/api/{session}/groups/join", tag = "Groups", params(SessionPath),
-    request_body = JoinRequestBody, responses((status = 200, body = JoinAnswer), Errors))]
+    request_body = JoinRequestBody, responses((status = 200, body = JoinAnswer), Errors, BodyErrors))]
 async fn join_group(
     State(state): State<AppState>,
     Path(p): Path<SessionPath>,
@@ -381,12 +404,16 @@ async fn op_true(
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"subject": "New name"}))]
 pub struct SubjectBody {
+    /// 1-100 characters after trimming.
+    #[schema(
+        pattern = "^[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]([\\s\\S]{0,98}[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?[\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     subject: String,
 }
 
 /// Set the subject (1-100 characters). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/subject", tag = "Groups", params(GroupPath),
-    request_body = SubjectBody, responses((status = 200, body = bool, example = json!(true)), Errors))]
+    request_body = SubjectBody, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_subject(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -401,12 +428,14 @@ async fn set_subject(
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"description": "What this group is for"}))]
 pub struct DescriptionBody {
+    /// 0-2048 characters; empty clears.
+    #[schema(max_length = 2048)]
     description: String,
 }
 
 /// Set the description (0-2048 characters; empty clears). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/description", tag = "Groups", params(GroupPath),
-    request_body = DescriptionBody, responses((status = 200, body = bool, example = json!(true)), Errors))]
+    request_body = DescriptionBody, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_description(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -456,24 +485,69 @@ async fn get_picture(
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"file": {"mimetype": "image/jpeg", "url": "https://example.com/picture.jpg"}}))]
 pub struct PictureBody {
+    #[serde(deserialize_with = "one_picture_file")]
     file: PictureFile,
 }
 
+/// Picks the variant by the key present, so that a wrong file says which keys it needs
+/// (an untagged enum would only say that no variant matched).
+fn one_picture_file<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PictureFile, D::Error> {
+    use serde::de::Error;
+    let v = serde_json::Value::deserialize(d)?;
+    let has = |k: &str| v.get(k).is_some_and(|x| !x.is_null());
+    match (v.is_object(), has("url"), has("data")) {
+        (true, true, false) => UrlFile::deserialize(v).map(PictureFile::Url),
+        (true, false, true) => DataFile::deserialize(v).map(PictureFile::Data),
+        (true, _, _) => return Err(D::Error::custom("give exactly one of url or data")),
+        (false, _, _) => return Err(D::Error::custom("expected an object")),
+    }
+    .map_err(D::Error::custom)
+}
+
+/// The picture: an external URL, or base64 bytes with their type (as WAHA's RemoteFile / BinaryFile).
 #[derive(Deserialize, ToSchema)]
-pub struct PictureFile {
-    /// An external URL, kept as given.
-    url: Option<String>,
-    /// Base64 image bytes (at most 512 KiB decoded).
-    data: Option<String>,
-    /// image/jpeg or image/png.
+#[serde(untagged)]
+pub enum PictureFile {
+    Url(UrlFile),
+    Data(DataFile),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UrlFile {
+    /// An external http or https URL, kept as given.
+    #[schema(
+        pattern = "^https?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*(\\.[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*)*)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-~]*)?$"
+    )]
+    url: String,
+    /// Accepted as WAHA clients send it; the URL is kept as given.
+    #[allow(dead_code)]
     mimetype: Option<String>,
+    #[allow(dead_code)]
+    filename: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataFile {
+    /// Base64 image bytes (1 byte to 512 KiB decoded).
+    #[schema(
+        pattern = "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|[A-Za-z0-9+/]{4})$",
+        max_length = 699052
+    )]
+    data: String,
+    #[schema(pattern = "^image/(jpeg|png)$")]
+    mimetype: String,
+    /// Accepted as WAHA clients send it; only the bytes and their type are kept.
+    #[allow(dead_code)]
+    filename: Option<String>,
 }
 
 const MAX_PICTURE_BYTES: usize = 512 * 1024;
 
 fn picture_of(f: PictureFile) -> ApiResult<Picture> {
-    match (f.url, f.data) {
-        (Some(url), None) => {
+    match f {
+        PictureFile::Url(UrlFile { url, .. }) => {
             let u = reqwest::Url::parse(&url)
                 .map_err(|e| ApiError::bad_request(format!("file.url: not a valid URL ({e})")))?;
             if !matches!(u.scheme(), "http" | "https") {
@@ -483,8 +557,7 @@ fn picture_of(f: PictureFile) -> ApiResult<Picture> {
             }
             Ok(Picture::Url(url))
         }
-        (None, Some(data)) => {
-            let mimetype = f.mimetype.unwrap_or_default();
+        PictureFile::Data(DataFile { data, mimetype, .. }) => {
             if !matches!(mimetype.as_str(), "image/jpeg" | "image/png") {
                 return Err(ApiError::bad_request(
                     "file.mimetype: must be image/jpeg or image/png",
@@ -503,15 +576,12 @@ fn picture_of(f: PictureFile) -> ApiResult<Picture> {
                 data_b64: data,
             })
         }
-        _ => Err(ApiError::bad_request(
-            "file: give exactly one of url or data",
-        )),
     }
 }
 
 /// Set the group picture from a URL or base64 data.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/picture", tag = "Groups", params(GroupPath),
-    request_body = PictureBody, responses((status = 200, body = Success), Errors))]
+    request_body = PictureBody, responses((status = 200, body = Success), Errors, BodyErrors))]
 async fn set_picture(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -601,7 +671,7 @@ async fn get_info_admin_only(
 
 /// Only admins may change the group info (admins only). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/info-admin-only", tag = "Groups", params(GroupPath),
-    request_body = AdminsOnly, responses((status = 200, body = bool, example = json!(true)), Errors))]
+    request_body = AdminsOnly, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_info_admin_only(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -627,7 +697,7 @@ async fn get_messages_admin_only(
 
 /// Only admins may send messages (admins only). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/messages-admin-only", tag = "Groups", params(GroupPath),
-    request_body = AdminsOnly, responses((status = 200, body = bool, example = json!(true)), Errors))]
+    request_body = AdminsOnly, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_messages_admin_only(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -653,7 +723,7 @@ async fn get_member_add_mode(
 
 /// Let members add new members (admins only). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/member-add-mode", tag = "Groups", params(GroupPath),
-    request_body = MemberAddMode, responses((status = 200, body = bool, example = json!(true)), Errors))]
+    request_body = MemberAddMode, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_member_add_mode(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -682,7 +752,7 @@ async fn get_membership_approval(
 
 /// Require an admin's approval for new members (admins only). Returns `true`.
 #[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/membership-approval", tag = "Groups", params(GroupPath),
-    request_body = MembershipApproval, responses((status = 200, body = bool, example = json!(true)), Errors))]
+    request_body = MembershipApproval, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
 async fn set_membership_approval(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -725,6 +795,8 @@ async fn get_participants_v2(
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"participants": [{"id": "22222222222@c.us"}]}))]
 pub struct ParticipantsBody {
+    #[serde(deserialize_with = "crate::api::extract::objects")]
+    #[schema(min_items = 1, max_items = 1024)]
     participants: Vec<ParticipantRef>,
 }
 
@@ -747,7 +819,7 @@ async fn batch(
 
 /// Add participants (admins; or any member with membersCanAddNewMember).
 #[utoipa::path(post, path = "/api/{session}/groups/{id}/participants/add", tag = "Groups", params(GroupPath),
-    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors))]
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors, BodyErrors))]
 async fn add_participants(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -758,7 +830,7 @@ async fn add_participants(
 
 /// Remove participants (admins only; never the superadmin).
 #[utoipa::path(post, path = "/api/{session}/groups/{id}/participants/remove", tag = "Groups", params(GroupPath),
-    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors))]
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors, BodyErrors))]
 async fn remove_participants(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -769,7 +841,7 @@ async fn remove_participants(
 
 /// Promote participants to admins (admins only).
 #[utoipa::path(post, path = "/api/{session}/groups/{id}/admin/promote", tag = "Groups", params(GroupPath),
-    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors))]
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors, BodyErrors))]
 async fn promote(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -780,7 +852,7 @@ async fn promote(
 
 /// Demote admins to participants (admins only; never the superadmin).
 #[utoipa::path(post, path = "/api/{session}/groups/{id}/admin/demote", tag = "Groups", params(GroupPath),
-    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors))]
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<ParticipantResult>), Errors, BodyErrors))]
 async fn demote(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -851,7 +923,7 @@ fn request_results(r: Json<Vec<ParticipantResult>>) -> Json<Vec<RequestResult>> 
 
 /// Approve join requests (admins only).
 #[utoipa::path(post, path = "/api/{session}/groups/{id}/participants/join-requests/approve", tag = "Groups", params(GroupPath),
-    request_body = ParticipantsBody, responses((status = 200, body = Vec<RequestResult>), Errors))]
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<RequestResult>), Errors, BodyErrors))]
 async fn approve_requests(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -862,7 +934,7 @@ async fn approve_requests(
 
 /// Reject join requests (admins only).
 #[utoipa::path(post, path = "/api/{session}/groups/{id}/participants/join-requests/reject", tag = "Groups", params(GroupPath),
-    request_body = ParticipantsBody, responses((status = 200, body = Vec<RequestResult>), Errors))]
+    request_body = ParticipantsBody, responses((status = 200, body = Vec<RequestResult>), Errors, BodyErrors))]
 async fn reject_requests(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -873,7 +945,7 @@ async fn reject_requests(
 
 /// The invite code (admins only).
 #[utoipa::path(get, path = "/api/{session}/groups/{id}/invite-code", tag = "Groups", params(GroupPath),
-    responses((status = 200, body = String, example = json!("AbCdEfGhIjKlMnOpQrStUv")), Errors))]
+    responses((status = 200, body = String, content_type = "application/json", example = json!("AbCdEfGhIjKlMnOpQrStUv")), Errors))]
 async fn get_invite_code(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
@@ -891,7 +963,7 @@ async fn get_invite_code(
 
 /// Revoke the invite code (admins only): the old one stops working; answers the new one.
 #[utoipa::path(post, path = "/api/{session}/groups/{id}/invite-code/revoke", tag = "Groups", params(GroupPath),
-    responses((status = 200, body = String, example = json!("AbCdEfGhIjKlMnOpQrStUv")), Errors))]
+    responses((status = 200, body = String, content_type = "application/json", example = json!("AbCdEfGhIjKlMnOpQrStUv")), Errors))]
 async fn revoke_invite_code(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,

@@ -116,6 +116,27 @@ pub enum Errors {
     Unprocessable(ErrorBody),
 }
 
+/// The extra errors of an operation that takes a JSON body.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyErrors {
+    /// The body is larger than 1 MiB.
+    #[response(status = 413)]
+    PayloadTooLarge(ErrorBody),
+    /// The body is not `application/json`.
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+}
+
+/// The one error of an operation that needs only the API key.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum KeyErrors {
+    /// Missing or wrong API key.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+}
+
 struct Security;
 
 impl Modify for Security {
@@ -139,7 +160,7 @@ impl Modify for Security {
         (name = "Events", description = "The session's event log and webhook deliveries"),
         (name = "Server", description = "Server information"),
     ),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody, crate::sessions::config::WebhookConfig))
 )]
 pub struct ApiDoc;
 

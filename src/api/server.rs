@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::Json;
-use super::AppState;
+use super::{AppState, KeyErrors};
 use crate::events::{Environment, Worker};
 use crate::sessions::now_ms;
 
@@ -37,7 +37,7 @@ async fn ping() -> Json<Pong> {
 /// Health: the stores answer and the dispatcher runs; 503 when a check fails.
 #[utoipa::path(get, path = "/health", tag = "Server",
     responses((status = 200, body = Object, example = json!({"status": "ok", "store": "ok", "dispatcher": "ok", "sessions": 1})),
-              (status = 503, body = Object)))]
+              (status = 503, body = Object), KeyErrors))]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let sessions = state.registry.list();
     let store_ok = sessions.iter().all(|s| s.store.event(0).is_ok());
@@ -56,7 +56,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 }
 
 /// The server's version and environment (the `environment` object of every webhook).
-#[utoipa::path(get, path = "/api/server/version", tag = "Server", responses((status = 200, body = Environment)))]
+#[utoipa::path(get, path = "/api/server/version", tag = "Server", responses((status = 200, body = Environment), KeyErrors))]
 async fn version(State(state): State<AppState>) -> Json<Environment> {
     Json(state.registry.environment.clone())
 }
@@ -73,7 +73,7 @@ pub struct ServerStatus {
 }
 
 /// When the server started and how long it has run.
-#[utoipa::path(get, path = "/api/server/status", tag = "Server", responses((status = 200, body = ServerStatus)))]
+#[utoipa::path(get, path = "/api/server/status", tag = "Server", responses((status = 200, body = ServerStatus), KeyErrors))]
 async fn status(State(state): State<AppState>) -> Json<ServerStatus> {
     Json(ServerStatus {
         start_timestamp: state.started_ms,

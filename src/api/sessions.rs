@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{Json, Path, Query};
-use super::{field_err, AppState, Errors};
+use super::{field_err, AppState, BodyErrors, Errors};
 use crate::error::{ApiError, ApiResult};
 use crate::events::Me;
 use crate::ids::SessionName;
@@ -77,9 +77,11 @@ fn info(state: &AppState, s: &Session) -> SessionInfo {
 #[schema(example = json!({"name": "default", "start": true, "config": {"webhooks": [{"url": "http://127.0.0.1:8000/webhook", "events": ["*"]}]}}))]
 pub struct CreateSession {
     /// Defaults to `default`.
+    #[schema(pattern = "^[a-zA-Z0-9_-]{1,54}$")]
     name: Option<String>,
     /// Start at once (default true).
     start: Option<bool>,
+    #[serde(default, deserialize_with = "crate::api::extract::object")]
     config: Option<SessionConfig>,
 }
 
@@ -89,7 +91,7 @@ fn name_of(s: &str) -> ApiResult<SessionName> {
 
 /// Create a session (started at once unless `start` is false).
 #[utoipa::path(post, path = "/api/sessions", tag = "Sessions", request_body = CreateSession,
-    responses((status = 201, body = SessionInfo), Errors))]
+    responses((status = 201, body = SessionInfo), Errors, BodyErrors))]
 async fn create_session(
     State(state): State<AppState>,
     Json(b): Json<CreateSession>,
@@ -106,7 +108,8 @@ async fn create_session(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Include stopped sessions.
+    /// Include stopped sessions: `true` (or empty) or `false`.
+    #[param(value_type = Option<String>, pattern = "^(true|false)?$")]
     all: Option<String>,
 }
 
@@ -140,7 +143,7 @@ async fn list_sessions(
 #[into_params(parameter_in = Path)]
 pub struct SessionPath {
     /// Session name.
-    #[param(example = "default")]
+    #[param(example = "default", pattern = "^[a-zA-Z0-9_-]{1,54}$")]
     session: String,
 }
 
@@ -162,12 +165,13 @@ async fn get_session(
 
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateSession {
+    #[serde(default, deserialize_with = "crate::api::extract::object")]
     config: Option<SessionConfig>,
 }
 
 /// Replace the session's config; a running session keeps running.
 #[utoipa::path(put, path = "/api/sessions/{session}", tag = "Sessions", params(SessionPath), request_body = UpdateSession,
-    responses((status = 200, body = SessionInfo), Errors))]
+    responses((status = 200, body = SessionInfo), Errors, BodyErrors))]
 async fn update_session(
     State(state): State<AppState>,
     Path(p): Path<SessionPath>,

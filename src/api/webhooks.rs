@@ -23,8 +23,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// `pending` (default) or `dead`.
+    #[param(value_type = Option<String>, pattern = "^(pending|dead)$")]
     state: Option<String>,
     /// 1-1000, default 100.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
@@ -124,7 +126,7 @@ async fn list_deliveries(
 #[into_params(parameter_in = Path)]
 pub struct DeliveryPath {
     /// Session name.
-    #[param(example = "default")]
+    #[param(example = "default", pattern = "^[a-zA-Z0-9_-]{1,54}$")]
     session: String,
     /// Delivery id, from the delivery log.
     id: String,

@@ -10,14 +10,23 @@ use crate::ids::ContactId;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::extract::objects"
+    )]
+    #[schema(schema_with = webhooks_schema)]
     pub webhooks: Option<Vec<WebhookConfig>>,
     /// Copied into every event of the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>, example = json!({"user.id": "123"}))]
     pub metadata: Option<Map<String, Value>>,
     /// The account this session acts as in the LOCAL engine.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::extract::object"
+    )]
     pub local: Option<LocalConfig>,
     /// Other WAHA settings (proxy, debug, noweb, ...) are kept as given.
     #[serde(flatten)]
@@ -25,19 +34,38 @@ pub struct SessionConfig {
     pub extra: Map<String, Value>,
 }
 
+/// At most 20, no two alike (utoipa has no attribute for `uniqueItems`).
+fn webhooks_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(utoipa::openapi::Ref::from_schema_name("WebhookConfig"))
+        .max_items(Some(20))
+        .unique_items(true)
+        .build()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::extract::object"
+    )]
     pub me: Option<MeConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MeConfig {
-    #[schema(example = "11111111111@c.us")]
+    #[schema(
+        example = "11111111111@c.us",
+        pattern = "^[0-9]{5,20}@(c\\.us|s\\.whatsapp\\.net|lid)$"
+    )]
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100)]
     pub push_name: Option<String>,
 }
 
@@ -45,16 +73,48 @@ pub struct MeConfig {
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"url": "https://example.com/webhook", "events": ["group.v2.join", "group.v2.participants"], "hmac": {"key": "my-secret-key"}, "retries": {"policy": "exponential", "delaySeconds": 2, "attempts": 15}, "customHeaders": [{"name": "X-Tenant", "value": "acme"}]}))]
 pub struct WebhookConfig {
+    /// An http or https URL.
+    #[schema(
+        pattern = "^https?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*(\\.[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*)*)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-~]*)?$"
+    )]
     pub url: String,
     /// Event names, or `*` for all.
+    #[schema(value_type = Vec<EventName>, min_items = 1)]
     pub events: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::extract::object"
+    )]
     pub hmac: Option<HmacConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::extract::object"
+    )]
     pub retries: Option<RetriesConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::extract::objects"
+    )]
     pub custom_headers: Option<Vec<CustomHeader>>,
 }
+
+/// An event name (or `*`), 1-100 characters. Only for the OpenAPI document.
+pub struct EventName;
+
+impl utoipa::PartialSchema for EventName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(100))
+            .into()
+    }
+}
+
+impl ToSchema for EventName {}
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct HmacConfig {
@@ -75,16 +135,30 @@ pub enum RetryPolicy {
 pub struct RetriesConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<RetryPolicy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::extract::whole"
+    )]
+    #[schema(maximum = 86400)]
     pub delay_seconds: Option<u64>,
     /// Retries after the first try.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::api::extract::whole"
+    )]
+    #[schema(maximum = 100)]
     pub attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct CustomHeader {
+    /// An HTTP header name.
+    #[schema(pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
     pub name: String,
+    /// Printable characters and tabs.
+    #[schema(pattern = "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$")]
     pub value: String,
 }
 
@@ -117,7 +191,7 @@ impl WebhookConfig {
             )));
         }
         for (i, e) in self.events.iter().enumerate() {
-            if e.is_empty() || e.len() > 100 {
+            if e.is_empty() || e.chars().count() > 100 {
                 return Err(ApiError::bad_request(format!(
                     "{field}.events[{i}]: must be 1-100 characters"
                 )));

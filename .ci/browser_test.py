@@ -1,0 +1,80 @@
+"""Real-browser check of the Swagger UI: headless Chromium through /usr/bin/chromedriver.
+
+Opens `/` of a running gateway (GW, KEY from the environment), sees the Sessions and Groups tags,
+enters the API key through the Authorize dialog, runs "Try it out" + "Execute" on
+GET /api/sessions, and expects a 200 on the page. Saves target/swagger-ui.png.
+"""
+
+import os
+import sys
+import tempfile
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+GW = os.environ["GW"]
+KEY = os.environ["KEY"]
+SHOT = os.environ.get("SHOT", "target/swagger-ui.png")
+
+
+def main() -> int:
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for flag in [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1280,1400",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='wagate-chromium-')}",
+    ]:
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    wait = WebDriverWait(driver, 30)
+    try:
+        driver.get(GW + "/")
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#operations-tag-Sessions")))
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#operations-tag-Groups")))
+
+        # The key goes in through the UI's own Authorize dialog.
+        driver.find_element(By.CSS_SELECTOR, "button.authorize").click()
+        field = wait.until(ec.visibility_of_element_located(
+            (By.CSS_SELECTOR, ".auth-container input[type=text], .auth-container input[type=password]")))
+        field.send_keys(KEY)
+        driver.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper button.authorize").click()
+        # Once accepted, the dialog offers Logout instead of Authorize.
+        wait.until(ec.presence_of_element_located(
+            (By.XPATH, "//div[contains(@class,'auth-btn-wrapper')]/button[normalize-space()='Logout']")))
+        driver.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper button.btn-done").click()
+
+        op = wait.until(ec.element_to_be_clickable((By.ID, "operations-Sessions-list_sessions")))
+        op.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+        wait.until(ec.element_to_be_clickable(
+            (By.CSS_SELECTOR, "#operations-Sessions-list_sessions button.try-out__btn"))).click()
+        wait.until(ec.element_to_be_clickable(
+            (By.CSS_SELECTOR, "#operations-Sessions-list_sessions button.execute"))).click()
+        status = wait.until(ec.visibility_of_element_located(
+            (By.CSS_SELECTOR, "#operations-Sessions-list_sessions .live-responses-table .response .response-col_status")))
+        body = driver.find_element(
+            By.CSS_SELECTOR, "#operations-Sessions-list_sessions .live-responses-table .response .response-col_description pre").text
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", status)
+        driver.save_screenshot(SHOT)
+        if status.text.strip() != "200":
+            print(f"browser test: expected 200 on the page, saw {status.text!r}: {body[:300]}")
+            return 1
+        if '"name": "default"' not in body:
+            print(f"browser test: the answer does not list the session: {body[:300]}")
+            return 1
+        print(f"browser test: Swagger UI authorised and executed GET /api/sessions -> 200; screenshot {SHOT}")
+        print("browser: 1 passed, 0 failed")
+        return 0
+    except Exception:
+        driver.save_screenshot(SHOT)
+        raise
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
