@@ -339,17 +339,38 @@ async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
     let (gw, _) = start_gateway(&dir, &[("WAGATE_WEBHOOK_TIMEOUT_SECONDS", "300".into())]).await?;
     let recv = start_receiver().await?;
     let c = client();
-    let ids = webhook_setup(&c, &gw.base, &recv.url, plan.conns, json!({"policy": "constant", "delaySeconds": 1, "attempts": 5})).await?;
+    let ids = webhook_setup(
+        &c,
+        &gw.base,
+        &recv.url,
+        plan.conns,
+        json!({"policy": "constant", "delaySeconds": 1, "attempts": 5}),
+    )
+    .await?;
     // End to end during a closed-loop write burst: bounded by how fast changes commit.
     let start = Instant::now();
-    let changes = load::closed_loop(plan.conns, Duration::from_secs(plan.secs), subject_op(&c, &gw.base, &ids)).await;
+    let changes = load::closed_loop(
+        plan.conns,
+        Duration::from_secs(plan.secs),
+        subject_op(&c, &gw.base, &ids),
+    )
+    .await;
     recv.wait_count(changes.ok as u64, 120).await;
-    let secs = recv.last_at().map(|t| t.duration_since(start).as_secs_f64()).unwrap_or(1.0);
+    let secs = recv
+        .last_at()
+        .map(|t| t.duration_since(start).as_secs_f64())
+        .unwrap_or(1.0);
     let burst_rate = recv.count() as f64 / secs;
     recv.take_latencies();
     // Latency at a fixed rate.
     let before = recv.count();
-    let paced = load::paced(plan.paced_rate, plan.conns, Duration::from_secs(plan.secs), subject_op(&c, &gw.base, &ids)).await;
+    let paced = load::paced(
+        plan.paced_rate,
+        plan.conns,
+        Duration::from_secs(plan.secs),
+        subject_op(&c, &gw.base, &ids),
+    )
+    .await;
     recv.wait_count(before + paced.ok as u64, 120).await;
     let lat = recv.take_latencies();
     // Delivery rate: queue events behind a receiver that holds its answers, then let go.
@@ -375,7 +396,10 @@ async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
     let start = Instant::now();
     recv.release();
     let delivered = recv.wait_count(before + made, 300).await;
-    let secs = recv.last_at().map(|t| t.duration_since(start).as_secs_f64()).unwrap_or(f64::MAX);
+    let secs = recv
+        .last_at()
+        .map(|t| t.duration_since(start).as_secs_f64())
+        .unwrap_or(f64::MAX);
     let rate = (recv.count() - before) as f64 / secs;
     recv.take_latencies();
     // The ceiling: the same bodies POSTed by a bare reqwest loop at the dispatcher's concurrency.
@@ -391,22 +415,59 @@ async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
         let url = url.clone();
         let body = body.clone();
         async move {
-            c.post(url.as_str()).header("content-type", "application/json").body(body.to_string()).send().await.is_ok_and(|r| r.status().is_success())
+            c.post(url.as_str())
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
         }
     })
     .await;
     recv.take_latencies();
-    let mut r = row("webhook", &format!("events/s delivered, {made} queued (HMAC)"), rate, "events/s", Some(ceil.rate()), "≥ 0.5 of ceiling; p99 ≤ 20 ms", false);
+    let mut r = row(
+        "webhook",
+        &format!("events/s delivered, {made} queued (HMAC)"),
+        rate,
+        "events/s",
+        Some(ceil.rate()),
+        "≥ 0.5 of ceiling; p99 ≤ 20 ms",
+        false,
+    );
     r.p50_ms = Some(percentile_ms(&lat, 0.5));
     r.p99_ms = Some(percentile_ms(&lat, 0.99));
     r.met = delivered && r.ratio.unwrap_or(0.0) >= 0.5 && r.p99_ms.unwrap_or(f64::MAX) <= 20.0;
-    let mut c_row = row("webhook", "ceiling: bare reqwest POST loop, 8 in flight", ceil.rate(), "req/s", None, "", true);
+    let mut c_row = row(
+        "webhook",
+        "ceiling: bare reqwest POST loop, 8 in flight",
+        ceil.rate(),
+        "req/s",
+        None,
+        "",
+        true,
+    );
     c_row.p50_ms = Some(ceil.pct_ms(0.5));
     c_row.p99_ms = Some(ceil.pct_ms(0.99));
-    let mut p_row = row("webhook", &format!("latency change→receipt at {} changes/s", plan.paced_rate), paced.rate(), "changes/s", None, "", true);
+    let mut p_row = row(
+        "webhook",
+        &format!("latency change→receipt at {} changes/s", plan.paced_rate),
+        paced.rate(),
+        "changes/s",
+        None,
+        "",
+        true,
+    );
     p_row.p50_ms = r.p50_ms;
     p_row.p99_ms = r.p99_ms;
-    let b_row = row("webhook", "end to end during a write burst (bound by writes)", burst_rate, "events/s", None, "", true);
+    let b_row = row(
+        "webhook",
+        "end to end during a write burst (bound by writes)",
+        burst_rate,
+        "events/s",
+        None,
+        "",
+        true,
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok((vec![r, c_row, p_row, b_row], rate))
 }
