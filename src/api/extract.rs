@@ -126,12 +126,11 @@ impl From<JsonRejection> for ApiError {
                 "expected a body with content-type: application/json".into(),
             ),
             _ => match r {
-                JsonRejection::JsonDataError(e) => ApiError::bad_request(format!(
-                    "body: {}",
-                    e.body_text().trim_start_matches(
-                        "Failed to deserialize the JSON body into the target type: "
-                    )
-                )),
+                JsonRejection::JsonDataError(e) => {
+                    ApiError::bad_request(name_the_field(e.body_text().trim_start_matches(
+                        "Failed to deserialize the JSON body into the target type: ",
+                    )))
+                }
                 JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!(
                     "body: malformed JSON ({})",
                     e.body_text()
@@ -156,5 +155,55 @@ impl From<QueryRejection> for ApiError {
             r.body_text()
                 .trim_start_matches("Failed to deserialize query string: ")
         ))
+    }
+}
+
+/// Makes a body error start with the field it is about (`participants[0].id: ...`,
+/// `name: missing field`), as every other 400 does; `body:` when no field can be named.
+fn name_the_field(text: &str) -> String {
+    let (path, rest) = match text.split_once(": ") {
+        Some((p, r))
+            if !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.[]".contains(c)) =>
+        {
+            (Some(p), r)
+        }
+        _ => (None, text),
+    };
+    let missing = rest
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split_once('`'))
+        .map(|(field, _)| field);
+    match (path, missing) {
+        (Some(p), Some(f)) => format!("{p}.{f}: {rest}"),
+        (None, Some(f)) => format!("{f}: {rest}"),
+        (Some(p), None) => format!("{p}: {rest}"),
+        (None, None) => format!("body: {rest}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_the_field;
+
+    #[test]
+    fn body_errors_start_with_the_field_they_are_about() {
+        assert_eq!(
+            name_the_field("name: invalid type: integer `5`"),
+            "name: invalid type: integer `5`"
+        );
+        assert_eq!(
+            name_the_field("missing field `name` at line 1"),
+            "name: missing field `name` at line 1"
+        );
+        assert_eq!(
+            name_the_field("file: missing field `data` at line 1"),
+            "file.data: missing field `data` at line 1"
+        );
+        assert_eq!(
+            name_the_field("expected an object"),
+            "body: expected an object"
+        );
     }
 }

@@ -536,8 +536,10 @@ pub struct DataFile {
         max_length = 699052
     )]
     data: String,
-    #[schema(pattern = "^image/(jpeg|png)$")]
-    mimetype: String,
+    /// Required; checked after parsing so that a missing one is a 400 naming `file.mimetype`.
+    #[schema(pattern = "^image/(jpeg|png)$", required = true, value_type = String)]
+    #[serde(default)]
+    mimetype: Option<String>,
     /// Accepted as WAHA clients send it; only the bytes and their type are kept.
     #[allow(dead_code)]
     filename: Option<String>,
@@ -558,6 +560,7 @@ fn picture_of(f: PictureFile) -> ApiResult<Picture> {
             Ok(Picture::Url(url))
         }
         PictureFile::Data(DataFile { data, mimetype, .. }) => {
+            let mimetype = mimetype.unwrap_or_default();
             if !matches!(mimetype.as_str(), "image/jpeg" | "image/png") {
                 return Err(ApiError::bad_request(
                     "file.mimetype: must be image/jpeg or image/png",
