@@ -129,7 +129,10 @@ pub struct DeliveryPath {
     #[param(example = "default", pattern = "^[a-zA-Z0-9_-]{1,54}$")]
     session: String,
     /// Delivery id, from the delivery log.
-    #[param(pattern = "^[0-9a-fA-F]{32}$", example = "a1b2c3d4e5f6a7b80000000000000007")]
+    #[param(
+        pattern = "^[0-9a-fA-F]{32}$",
+        example = "a1b2c3d4e5f6a7b80000000000000007"
+    )]
     id: String,
 }
 

@@ -5,6 +5,7 @@ pub mod config;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,12 @@ pub struct Session {
     record: RwLock<Arc<SessionRecord>>,
     /// The account, parsed once per record change: the write path asks for it on every change.
     me: RwLock<ContactId>,
+    /// Group commit (see `durable`): tickets handed out to writers, and the last one flushed.
+    flush_tickets: AtomicU64,
+    flushed: AtomicU64,
+    /// One flush at a time per store (a tokio Mutex: it is held across the blocking flush);
+    /// writers that queued behind it usually find their write already covered.
+    flush_turn: tokio::sync::Mutex<()>,
 }
 
 impl Session {
@@ -78,6 +85,9 @@ impl Session {
             store,
             record: RwLock::new(Arc::new(rec)),
             me: RwLock::new(me),
+            flush_tickets: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
+            flush_turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -131,11 +141,26 @@ impl Session {
 
     /// Makes all committed writes durable, off the async threads.
     pub async fn flush(self: &Arc<Self>) -> ApiResult<()> {
+        self.durable().await.map_err(ApiError::from)
+    }
+
+    /// Group commit: makes every write made before this call durable. One flush runs at a time
+    /// per store and covers every writer that took a ticket before it started, so 64 concurrent
+    /// writers cost a few fsyncs, not 64 blocking threads each asking sled for its own.
+    pub async fn durable(self: &Arc<Self>) -> Result<(), StoreError> {
+        let ticket = self.flush_tickets.fetch_add(1, Ordering::AcqRel) + 1;
+        let _turn = self.flush_turn.lock().await;
+        if self.flushed.load(Ordering::Acquire) >= ticket {
+            return Ok(());
+        }
+        // Every ticket up to here was taken after its write was in sled's memory.
+        let covers = self.flush_tickets.load(Ordering::Acquire);
         let s = self.clone();
         tokio::task::spawn_blocking(move || s.store.flush())
             .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::from)
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        self.flushed.fetch_max(covers, Ordering::AcqRel);
+        Ok(())
     }
 }
 

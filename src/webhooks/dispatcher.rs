@@ -405,10 +405,7 @@ impl Worker {
 
 /// Makes the worker's writes durable, off the async threads.
 async fn flush(session: &Arc<Session>) -> StoreResult<()> {
-    let session = session.clone();
-    tokio::task::spawn_blocking(move || session.store.flush())
-        .await
-        .map_err(|e| crate::store::StoreError::Io(std::io::Error::other(e)))?
+    session.durable().await
 }
 
 /// What a step works on, held only for its sync part and flushes.

@@ -199,7 +199,12 @@ async fn webhook_setup(
     groups: usize,
     retries: Value,
 ) -> BenchResult<Vec<String>> {
-    let hook = json!({"url": receiver, "events": ["group.v2.update"], "hmac": {"key": "bench-secret"}, "retries": retries});
+    let ev = if std::env::var("WAGATE_BENCH_NO_HOOK").is_ok_and(|v| v == "1") {
+        "nothing"
+    } else {
+        "group.v2.update"
+    };
+    let hook = json!({"url": receiver, "events": [ev], "hmac": {"key": "bench-secret"}, "retries": retries});
     post(
         c,
         &format!("{base}/api/sessions"),
