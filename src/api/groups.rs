@@ -357,13 +357,10 @@ async fn refresh_groups(
 /// One group.
 #[utoipa::path(get, path = "/api/{session}/groups/{id}", tag = "Groups", params(GroupPath),
     responses((status = 200, body = GroupInfo), Errors))]
-async fn get_group(
-    State(state): State<AppState>,
-    Path(p): Path<GroupPath>,
-) -> ApiResult<Json<GroupInfo>> {
+async fn get_group(State(state): State<AppState>, Path(p): Path<GroupPath>) -> ApiResult<Response> {
     let (s, id) = group_path(&state, &p)?;
-    let g = state.groups.load(&s, &id)?;
-    Ok(Json(g.info(&s.me_id(), true)))
+    let json = state.groups.info_json(&s, &id)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// Delete the group (admins only): everyone is removed, then the group is gone.
