@@ -621,7 +621,7 @@ async fn backlog(plan: Plan, webhook_rate: Option<f64>) -> BenchResult<Vec<Row>>
         "MiB growth over the last 3/4",
         None,
         "flat",
-        growth < 50.0,
+        growth < 10.0,
     )];
     let mut drain = row(
         "backlog",
