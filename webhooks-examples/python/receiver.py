@@ -153,6 +153,11 @@ def summary(envelope: dict) -> dict:
     }
 
 
+# The server answers each request on its own thread: one printed line at a time, or two
+# concurrent deliveries can interleave on one line.
+PRINT_LOCK = threading.Lock()
+
+
 def make_handler(key: str, seen: SeenIds):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
@@ -180,7 +185,8 @@ def make_handler(key: str, seen: SeenIds):
                 or str(envelope.get("id"))
             )
             if seen.first_time(event_id):
-                print(json.dumps(summary(envelope)), flush=True)
+                with PRINT_LOCK:
+                    print(json.dumps(summary(envelope)), flush=True)
             self.answer(204)
 
         def answer(self, status: int, reason: str = ""):
