@@ -148,11 +148,23 @@ async fn read(plan: Plan) -> BenchResult<Vec<Row>> {
     let fig = get_loop(&c, url, plan).await;
     let bare = start_bare(&body_file).await?;
     let ceil = get_loop(&c, format!("{}/api/bench/groups/{id}", bare.base), plan).await;
+    let rows = against_ceiling(
+        ("read", "GET group (50 participants) req/s", "req/s", &fig),
+        ("ceiling: bare axum, same bytes", "req/s", &ceil),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(rows)
+}
+
+/// A figure measured as a closed loop, and its ceiling's row: ratio, latencies, target ≥ 0.5.
+fn against_ceiling(figure: (&str, &str, &str, &Stats), ceiling: (&str, &str, &Stats)) -> Vec<Row> {
+    let (scenario, name, unit, fig) = figure;
+    let (c_name, c_unit, ceil) = ceiling;
     let mut r = row(
-        "read",
-        "GET group (50 participants) req/s",
+        scenario,
+        name,
         fig.rate(),
-        "req/s",
+        unit,
         Some(ceil.rate()),
         "≥ 0.5 of ceiling",
         false,
@@ -160,19 +172,10 @@ async fn read(plan: Plan) -> BenchResult<Vec<Row>> {
     r.met = r.ratio.unwrap_or(0.0) >= 0.5;
     r.p50_ms = Some(fig.pct_ms(0.5));
     r.p99_ms = Some(fig.pct_ms(0.99));
-    let mut c_row = row(
-        "read",
-        "ceiling: bare axum, same bytes",
-        ceil.rate(),
-        "req/s",
-        None,
-        "",
-        true,
-    );
+    let mut c_row = row(scenario, c_name, ceil.rate(), c_unit, None, "", true);
     c_row.p50_ms = Some(ceil.pct_ms(0.5));
     c_row.p99_ms = Some(ceil.pct_ms(0.99));
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(vec![r, c_row])
+    vec![r, c_row]
 }
 
 async fn get_loop(c: &reqwest::Client, url: String, plan: Plan) -> Stats {
@@ -222,6 +225,32 @@ async fn webhook_setup(
         ids.push(g["id"].as_str().unwrap_or_default().to_owned());
     }
     Ok(ids)
+}
+
+/// Makes the changes numbered `range`, `conns` at a time; answers how many succeeded.
+async fn make_changes<F>(op: &Arc<F>, range: std::ops::Range<u64>, conns: usize) -> u64
+where
+    F: Fn(usize, u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+        + Send
+        + Sync
+        + 'static,
+{
+    let sem = Arc::new(tokio::sync::Semaphore::new(conns));
+    let mut tasks = Vec::new();
+    for i in range {
+        let (op, sem) = (op.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.ok()?;
+            op((i % 64) as usize, i).await.then_some(())
+        }));
+    }
+    let mut made = 0;
+    for t in tasks {
+        if matches!(t.await, Ok(Some(()))) {
+            made += 1;
+        }
+    }
+    made
 }
 
 fn subject_op(
@@ -308,31 +337,17 @@ async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
         }
     })
     .await;
-    let mut r = row(
-        "write",
-        "PUT subject req/s (durable, 1 webhook)",
-        fig.rate(),
-        "req/s",
-        Some(ceil.rate()),
-        "≥ 0.5 of ceiling",
-        false,
+    let rows = against_ceiling(
+        (
+            "write",
+            "PUT subject req/s (durable, 1 webhook)",
+            "req/s",
+            &fig,
+        ),
+        ("ceiling: raw sled insert + flush", "writes/s", &ceil),
     );
-    r.met = r.ratio.unwrap_or(0.0) >= 0.5;
-    r.p50_ms = Some(fig.pct_ms(0.5));
-    r.p99_ms = Some(fig.pct_ms(0.99));
-    let mut c_row = row(
-        "write",
-        "ceiling: raw sled insert + flush",
-        ceil.rate(),
-        "writes/s",
-        None,
-        "",
-        true,
-    );
-    c_row.p50_ms = Some(ceil.pct_ms(0.5));
-    c_row.p99_ms = Some(ceil.pct_ms(0.99));
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(vec![r, c_row])
+    Ok(rows)
 }
 
 /// The webhook figure: how fast the dispatcher delivers events that are committed and due
@@ -382,22 +397,8 @@ async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
     recv.hold();
     let before = recv.count();
     let queued = plan.backlog / 5;
-    let sem = Arc::new(tokio::sync::Semaphore::new(plan.conns));
     let op = Arc::new(subject_op(&c, &gw.base, &ids));
-    let mut tasks = Vec::new();
-    for i in 0..queued {
-        let (op, sem) = (op.clone(), sem.clone());
-        tasks.push(tokio::spawn(async move {
-            let _p = sem.acquire().await.ok()?;
-            op((i % 64) as usize, i).await.then_some(())
-        }));
-    }
-    let mut made = 0u64;
-    for t in tasks {
-        if matches!(t.await, Ok(Some(()))) {
-            made += 1;
-        }
-    }
+    let made = make_changes(&op, 0..queued, plan.conns).await;
     let start = Instant::now();
     recv.release();
     let delivered = recv.wait_count(before + made, 300).await;
@@ -582,19 +583,8 @@ async fn backlog(plan: Plan, webhook_rate: Option<f64>) -> BenchResult<Vec<Row>>
     let quarter = plan.backlog / 4;
     let mut made = 0u64;
     for _ in 0..4 {
-        let sem = Arc::new(tokio::sync::Semaphore::new(plan.conns));
-        let mut tasks = Vec::new();
-        for i in made..made + quarter {
-            let (op, sem) = (op.clone(), sem.clone());
-            tasks.push(tokio::spawn(async move {
-                let _p = sem.acquire().await.ok()?;
-                op((i % 64) as usize, i).await.then_some(())
-            }));
-        }
-        for t in tasks {
-            if !matches!(t.await, Ok(Some(()))) {
-                return Err("a change failed while queueing the backlog".into());
-            }
+        if make_changes(&op, made..made + quarter, plan.conns).await != quarter {
+            return Err("a change failed while queueing the backlog".into());
         }
         made += quarter;
         rss.push(gw.rss_mib());
