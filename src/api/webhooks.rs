@@ -45,10 +45,6 @@ pub struct Delivery {
     state: String,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn parse_id(id: &str) -> Option<[u8; 16]> {
     if id.len() != 32 {
         return None;
@@ -109,7 +105,7 @@ async fn list_deliveries(
             .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
             .unwrap_or_default();
         out.push(Delivery {
-            id: hex(&k),
+            id: crate::webhooks::sign::hex(&k),
             event_id,
             event: job.event,
             url: job.url,

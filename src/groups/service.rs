@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, GroupChange};
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
 use crate::sessions::{now_ms, Registry, Session};
-use crate::store::{GroupWrite, StoreError};
+use crate::store::{GroupWrite, StoreError, Work};
 
 /// The other sessions' shares of one change, kept in the acting session's store until applied.
 #[derive(Serialize, Deserialize)]
@@ -483,10 +483,13 @@ impl GroupService {
         };
         let fan_id = fan_record.as_ref().map(|(id, _)| *id);
         let rec = acting.record();
+        let work = Work::Group {
+            write: own,
+            fanout: fan_record,
+        };
         acting
-            .store
-            .commit_group(&own, fan_record, &self.registry.endpoints(&rec), now)?;
-        acting.flush().await?;
+            .commit(work, self.registry.endpoints(&rec), now)
+            .await?;
         if self.abort_before_fanout && fan_id.is_some() {
             tracing::error!("test hook: aborting between the acting commit and the fan-out");
             std::process::abort();
@@ -501,8 +504,9 @@ impl GroupService {
     }
 
     /// Applies the other sessions' shares (idempotent by version) and makes them durable.
+    /// All are queued before any is awaited, so they share one round of the committer.
     async fn apply_fanout(&self, fanout: &Fanout) -> ApiResult<()> {
-        let mut touched = Vec::new();
+        let mut pending = Vec::new();
         for (name, w) in &fanout.writes {
             let Some(s) = SessionName::parse(name)
                 .ok()
@@ -511,13 +515,17 @@ impl GroupService {
                 continue; // the session was deleted since
             };
             let rec = s.record();
-            s.store
-                .commit_group(w, None, &self.registry.endpoints(&rec), now_ms())?;
-            touched.push(s);
+            let work = Work::Group {
+                write: w.clone(),
+                fanout: None,
+            };
+            let done = s.commit(work, self.registry.endpoints(&rec), now_ms());
+            pending.push((s, done));
         }
-        let flushes: Vec<_> = touched.iter().map(|s| s.flush()).collect();
-        for f in flushes {
-            f.await?;
+        let mut touched = Vec::with_capacity(pending.len());
+        for (s, done) in pending {
+            done.await?;
+            touched.push(s);
         }
         for s in &touched {
             self.registry.notify(&s.name);

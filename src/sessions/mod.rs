@@ -5,7 +5,6 @@ pub mod config;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -17,7 +16,7 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Environment, Me};
 use crate::ids::{ContactId, SessionName};
-use crate::store::{EndpointFilter, SessionStore, StoreError};
+use crate::store::{Commit, Committer, EndpointFilter, SessionStore, StoreError, Work};
 use config::{SessionConfig, WebhookConfig};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -63,31 +62,30 @@ pub struct SessionRecord {
 /// One session: its store and its record.
 pub struct Session {
     pub name: SessionName,
-    pub store: SessionStore,
+    pub store: Arc<SessionStore>,
     /// A std lock held only to clone or swap the `Arc`, never across an await: every request
     /// reads the record (status, account), so a snapshot must cost a reference count, not a copy.
     record: RwLock<Arc<SessionRecord>>,
     /// The account, parsed once per record change: the write path asks for it on every change.
     me: RwLock<ContactId>,
-    /// Group commit (see `durable`): tickets handed out to writers, and the last one flushed.
-    flush_tickets: AtomicU64,
-    flushed: AtomicU64,
-    /// One flush at a time per store (a tokio Mutex: it is held across the blocking flush);
-    /// writers that queued behind it usually find their write already covered.
-    flush_turn: tokio::sync::Mutex<()>,
+    /// Makes changes durable, in rounds shared with every other session (see `store::commit`).
+    committer: Committer,
 }
 
 impl Session {
-    fn new(name: SessionName, store: SessionStore, rec: SessionRecord) -> Self {
+    fn new(
+        name: SessionName,
+        store: SessionStore,
+        rec: SessionRecord,
+        committer: Committer,
+    ) -> Self {
         let me = Self::account_of(&name, &rec);
         Self {
             name,
-            store,
+            store: Arc::new(store),
             record: RwLock::new(Arc::new(rec)),
             me: RwLock::new(me),
-            flush_tickets: AtomicU64::new(0),
-            flushed: AtomicU64::new(0),
-            flush_turn: tokio::sync::Mutex::new(()),
+            committer,
         }
     }
 
@@ -144,23 +142,28 @@ impl Session {
         self.durable().await.map_err(ApiError::from)
     }
 
-    /// Group commit: makes every write made before this call durable. One flush runs at a time
-    /// per store and covers every writer that took a ticket before it started, so 64 concurrent
-    /// writers cost a few fsyncs, not 64 blocking threads each asking sled for its own.
+    /// Makes every write made before this call durable.
     pub async fn durable(self: &Arc<Self>) -> Result<(), StoreError> {
-        let ticket = self.flush_tickets.fetch_add(1, Ordering::AcqRel) + 1;
-        let _turn = self.flush_turn.lock().await;
-        if self.flushed.load(Ordering::Acquire) >= ticket {
-            return Ok(());
-        }
-        // Every ticket up to here was taken after its write was in sled's memory.
-        let covers = self.flush_tickets.load(Ordering::Acquire);
-        let s = self.clone();
-        tokio::task::spawn_blocking(move || s.store.flush())
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-        self.flushed.fetch_max(covers, Ordering::AcqRel);
-        Ok(())
+        self.commit(Work::Flush, Vec::new(), 0).await.map(|_| ())
+    }
+
+    /// Commits `work` in this session's store and answers once it is durable, with the
+    /// sequence numbers of its events. The commit is queued at once (before the first poll),
+    /// so changes submitted one after the other share a round.
+    pub fn commit(
+        &self,
+        work: Work,
+        endpoints: Vec<EndpointFilter>,
+        now_ms: u64,
+    ) -> impl std::future::Future<Output = Result<Vec<u64>, StoreError>> + Send + 'static {
+        self.committer.submit(
+            &self.store,
+            Commit {
+                work,
+                endpoints,
+                now_ms,
+            },
+        )
     }
 }
 
@@ -190,6 +193,7 @@ pub struct Registry {
     pub global_hook: Option<WebhookConfig>,
     /// Wakes the dispatcher for a session after a commit.
     wake: UnboundedSender<SessionName>,
+    committer: Committer,
 }
 
 pub fn now_ms() -> u64 {
@@ -207,6 +211,7 @@ impl Registry {
         global_hook: Option<WebhookConfig>,
         wake: UnboundedSender<SessionName>,
     ) -> Result<Self, StoreError> {
+        let committer = Committer::start()?;
         let root = data_dir.join("sessions");
         std::fs::create_dir_all(&root)?;
         let mut inner = Inner {
@@ -229,13 +234,14 @@ impl Registry {
         // thousand sessions start in a fraction of the time.
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
         let chunk = named.len().div_ceil(threads).max(1);
+        let shared = &committer;
         let opened: Vec<Result<Option<Session>, StoreError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = named
                 .chunks(chunk)
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|(n, p)| open_session(n, p))
+                            .map(|(n, p)| open_session(n, p, shared))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -258,6 +264,7 @@ impl Registry {
             environment,
             global_hook,
             wake,
+            committer,
         })
     }
 
@@ -394,8 +401,9 @@ impl Registry {
         }
         rec.activity = now;
         let endpoints = self.endpoints(&rec);
-        session.store.commit_record(&rec, &evs, &endpoints, now)?;
-        session.flush().await?;
+        session
+            .commit(Work::record(&rec, evs)?, endpoints, now)
+            .await?;
         session.set_record(rec);
         self.notify(&session.name);
         Ok(())
@@ -429,7 +437,12 @@ impl Registry {
             statuses: Vec::new(),
             activity: now_ms(),
         };
-        let session = Arc::new(Session::new(name.clone(), store, rec.clone()));
+        let session = Arc::new(Session::new(
+            name.clone(),
+            store,
+            rec.clone(),
+            self.committer.clone(),
+        ));
         let path_statuses: &[Status] = if start {
             &[Status::Starting, Status::Working]
         } else {
@@ -471,9 +484,8 @@ impl Registry {
         rec.activity = now_ms();
         let endpoints = self.endpoints(&rec);
         session
-            .store
-            .commit_record(&rec, &[], &endpoints, rec.activity)?;
-        session.flush().await?;
+            .commit(Work::record(&rec, Vec::new())?, endpoints, rec.activity)
+            .await?;
         session.set_record(rec);
         let mut inner = self.write();
         inner.by_me.remove(&old_me);
@@ -527,13 +539,22 @@ impl Registry {
     }
 }
 
-fn open_session(name: &SessionName, path: &Path) -> Result<Option<Session>, StoreError> {
+fn open_session(
+    name: &SessionName,
+    path: &Path,
+    committer: &Committer,
+) -> Result<Option<Session>, StoreError> {
     let store = SessionStore::open(path)?;
     let Some(record) = store.load_record::<SessionRecord>()? else {
         tracing::warn!(session = %name, "skipping a session store without a record (interrupted create)");
         return Ok(None);
     };
-    Ok(Some(Session::new(name.clone(), store, record)))
+    Ok(Some(Session::new(
+        name.clone(),
+        store,
+        record,
+        committer.clone(),
+    )))
 }
 
 pub fn session_404(name: &SessionName) -> ApiError {

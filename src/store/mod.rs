@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use sled::Tree;
 
+mod commit;
+pub use commit::Committer;
+
 /// Errors of the store; the API turns them into a logged 500.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -51,6 +54,52 @@ pub struct GroupWrite {
     pub invite_del: Option<String>,
     pub invite_put: Option<String>,
     pub events: Vec<EventRecord>,
+}
+
+/// One change for `SessionStore::commit_many` (and the `Committer`).
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// One session's share of a group change, with the fan-out record of the others' shares.
+    Group {
+        write: GroupWrite,
+        fanout: Option<(u64, Vec<u8>)>,
+    },
+    /// A new session record (serialised) and the events it caused.
+    Record {
+        bytes: Vec<u8>,
+        events: Vec<EventRecord>,
+    },
+    /// Nothing to write: only make what was written before durable.
+    Flush,
+}
+
+impl Work {
+    pub fn record(record: &impl Serialize, events: Vec<EventRecord>) -> StoreResult<Self> {
+        let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+            tree: "meta",
+            detail: e.to_string(),
+        })?;
+        Ok(Work::Record { bytes, events })
+    }
+
+    fn events(&self) -> &[EventRecord] {
+        match self {
+            Work::Group { write, .. } => &write.events,
+            Work::Record { events, .. } => events,
+            Work::Flush => &[],
+        }
+    }
+}
+
+/// The serialised delivery jobs of one event, by endpoint.
+type EventJobs = Vec<([u8; 8], Vec<u8>)>;
+
+/// A change with what it needs to queue its deliveries.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub work: Work,
+    pub endpoints: Vec<EndpointFilter>,
+    pub now_ms: u64,
 }
 
 /// A webhook endpoint as the store sees it: its key prefix and which events it takes.
@@ -181,6 +230,7 @@ impl SessionStore {
     }
 
     /// Commits a change of the session record together with the events it caused.
+    /// Synchronous and not flushed: the gateway goes through its `Committer` instead.
     pub fn commit_record(
         &self,
         record: &impl Serialize,
@@ -188,16 +238,14 @@ impl SessionStore {
         endpoints: &[EndpointFilter],
         now_ms: u64,
     ) -> StoreResult<Vec<u64>> {
-        let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
-            tree: "meta",
-            detail: e.to_string(),
-        })?;
-        self.commit(Some(bytes), None, None, events, endpoints, now_ms)
+        let work = Work::record(record, events.to_vec())?;
+        self.commit_one(work, endpoints, now_ms)
     }
 
     /// Commits one session's share of a group change, unless it was applied already.
     /// `fanout` is the record of the other sessions' shares, kept until they are applied.
     /// Returns the sequence numbers of the events written (empty when skipped).
+    /// Synchronous and not flushed: the gateway goes through its `Committer` instead.
     pub fn commit_group(
         &self,
         write: &GroupWrite,
@@ -205,18 +253,61 @@ impl SessionStore {
         endpoints: &[EndpointFilter],
         now_ms: u64,
     ) -> StoreResult<Vec<u64>> {
-        self.commit(None, Some(write), fanout, &write.events, endpoints, now_ms)
+        let work = Work::Group {
+            write: write.clone(),
+            fanout,
+        };
+        self.commit_one(work, endpoints, now_ms)
     }
 
-    fn commit(
+    fn commit_one(
         &self,
-        record: Option<Vec<u8>>,
-        write: Option<&GroupWrite>,
-        fanout: Option<(u64, Vec<u8>)>,
-        events: &[EventRecord],
+        work: Work,
         endpoints: &[EndpointFilter],
         now_ms: u64,
     ) -> StoreResult<Vec<u64>> {
+        let item = Commit {
+            work,
+            endpoints: endpoints.to_vec(),
+            now_ms,
+        };
+        Ok(self
+            .commit_many(std::slice::from_ref(&item))?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// Commits several changes in ONE transaction, in order; answers the sequence numbers of
+    /// each one's events (empty for a skipped group write or a flush).
+    pub fn commit_many(&self, items: &[Commit]) -> StoreResult<Vec<Vec<u64>>> {
+        // Delivery jobs serialised up front: inside, the transaction only reads and inserts.
+        let mut jobs: Vec<Vec<EventJobs>> = Vec::with_capacity(items.len());
+        for item in items {
+            let mut per_event = Vec::new();
+            for e in item.work.events() {
+                let mut per_ep = Vec::new();
+                for ep in item.endpoints.iter().filter(|ep| ep.wants(&e.name)) {
+                    let job = DeliveryJob {
+                        event: e.name.clone(),
+                        group: e.group.clone(),
+                        url: ep.url.clone(),
+                        attempts: 0,
+                        next_attempt_at: item.now_ms,
+                        last_error: None,
+                    };
+                    let bytes = serde_json::to_vec(&job).map_err(|e| StoreError::Corrupt {
+                        tree: "deliveries",
+                        detail: e.to_string(),
+                    })?;
+                    per_ep.push((ep.id, bytes));
+                }
+                per_event.push(per_ep);
+            }
+            jobs.push(per_event);
+        }
+        if items.iter().all(|i| matches!(i.work, Work::Flush)) {
+            return Ok(vec![Vec::new(); items.len()]);
+        }
         let mut next = self.next_seq.lock().map_err(|_| StoreError::Poisoned)?;
         let first = *next;
         let trees = (
@@ -229,62 +320,64 @@ impl SessionStore {
             &self.versions,
         );
         let res = trees.transaction(|(meta, groups, invites, ev, del, fan, ver)| {
-            if let Some(w) = write {
-                let stored = ver
-                    .get(w.group_id.as_bytes())?
-                    .map(|v| u64_of(&v))
-                    .unwrap_or(0);
-                if stored >= w.version {
-                    return Ok(false);
-                }
-                ver.insert(w.group_id.as_bytes(), &w.version.to_be_bytes())?;
-                match &w.group {
-                    Some(json) => groups.insert(w.group_id.as_bytes(), json.as_bytes())?,
-                    None => groups.remove(w.group_id.as_bytes())?,
+            let mut seq = first;
+            let mut out = Vec::with_capacity(items.len());
+            for (item, jobs) in items.iter().zip(&jobs) {
+                let events = match &item.work {
+                    Work::Flush => {
+                        out.push(Vec::new());
+                        continue;
+                    }
+                    Work::Record { bytes, events } => {
+                        meta.insert(SESSION_KEY, bytes.as_slice())?;
+                        events
+                    }
+                    Work::Group { write: w, fanout } => {
+                        let stored = ver
+                            .get(w.group_id.as_bytes())?
+                            .map(|v| u64_of(&v))
+                            .unwrap_or(0);
+                        if stored >= w.version {
+                            out.push(Vec::new());
+                            continue;
+                        }
+                        ver.insert(w.group_id.as_bytes(), &w.version.to_be_bytes())?;
+                        match &w.group {
+                            Some(json) => groups.insert(w.group_id.as_bytes(), json.as_bytes())?,
+                            None => groups.remove(w.group_id.as_bytes())?,
+                        };
+                        if let Some(code) = &w.invite_del {
+                            invites.remove(code.as_bytes())?;
+                        }
+                        if let Some(code) = &w.invite_put {
+                            invites.insert(code.as_bytes(), w.group_id.as_bytes())?;
+                        }
+                        if let Some((id, bytes)) = fanout {
+                            fan.insert(&id.to_be_bytes(), bytes.as_slice())?;
+                        }
+                        &w.events
+                    }
                 };
-                if let Some(code) = &w.invite_del {
-                    invites.remove(code.as_bytes())?;
+                let mut seqs = Vec::with_capacity(events.len());
+                for (e, per_ep) in events.iter().zip(jobs) {
+                    ev.insert(&seq.to_be_bytes(), e.body.as_bytes())?;
+                    for (ep, bytes) in per_ep {
+                        del.insert(&delivery_key(*ep, seq), bytes.as_slice())?;
+                    }
+                    seqs.push(seq);
+                    seq += 1;
                 }
-                if let Some(code) = &w.invite_put {
-                    invites.insert(code.as_bytes(), w.group_id.as_bytes())?;
-                }
+                out.push(seqs);
             }
-            if let Some(r) = &record {
-                meta.insert(SESSION_KEY, r.as_slice())?;
-            }
-            if let Some((id, bytes)) = &fanout {
-                fan.insert(&id.to_be_bytes(), bytes.as_slice())?;
-            }
-            for (i, e) in events.iter().enumerate() {
-                let seq = first + i as u64;
-                ev.insert(&seq.to_be_bytes(), e.body.as_bytes())?;
-                for ep in endpoints.iter().filter(|ep| ep.wants(&e.name)) {
-                    let job = DeliveryJob {
-                        event: e.name.clone(),
-                        group: e.group.clone(),
-                        url: ep.url.clone(),
-                        attempts: 0,
-                        next_attempt_at: now_ms,
-                        last_error: None,
-                    };
-                    let bytes = serde_json::to_vec(&job)
-                        .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
-                    del.insert(&delivery_key(ep.id, seq), bytes)?;
-                }
-            }
-            Ok(true)
+            Ok::<_, ConflictableTransactionError<()>>((out, seq))
         });
         match res {
-            Ok(true) => {
-                *next = first + events.len() as u64;
-                Ok((first..first + events.len() as u64).collect())
+            Ok((out, after)) => {
+                *next = after;
+                Ok(out)
             }
-            Ok(false) => Ok(Vec::new()),
             Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(detail)) => Err(StoreError::Corrupt {
-                tree: "deliveries",
-                detail,
-            }),
+            Err(TransactionError::Abort(())) => Err(StoreError::Poisoned),
         }
     }
 

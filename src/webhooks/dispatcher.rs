@@ -17,7 +17,7 @@ use super::retry::{parse_retry_after, Schedule};
 use super::sign;
 use crate::ids::SessionName;
 use crate::sessions::config::WebhookConfig;
-use crate::sessions::{now_ms, Registry, Session};
+use crate::sessions::{now_ms, Registry, Session, SessionRecord};
 use crate::store::StoreResult;
 
 #[cfg(test)]
@@ -96,6 +96,8 @@ pub struct Worker {
     in_flight: JoinSet<(u64, Answer)>,
     /// Task id → sequence number, to find the job of an attempt that panicked.
     tasks: HashMap<tokio::task::Id, u64>,
+    /// The record the webhook was last looked up in, and what was found.
+    hook_cache: Option<(Arc<SessionRecord>, Option<Arc<WebhookConfig>>)>,
 }
 
 impl Worker {
@@ -122,6 +124,7 @@ impl Worker {
             requeues_seen: u64::MAX,
             in_flight: JoinSet::new(),
             tasks: HashMap::new(),
+            hook_cache: None,
         }
     }
 
@@ -244,12 +247,23 @@ impl Worker {
     }
 
     /// The webhook as configured now: settings changed by PUT apply to the next attempt.
-    fn current_hook(&self, live: &Live) -> Option<WebhookConfig> {
-        live.registry
-            .webhooks(&live.session.record())
+    /// Looked up again only when the session's record changed (a record is never modified in
+    /// place, only replaced), since every step asks.
+    fn current_hook(&mut self, live: &Live) -> Option<Arc<WebhookConfig>> {
+        let rec = live.session.record();
+        if let Some((seen, hook)) = &self.hook_cache {
+            if Arc::ptr_eq(seen, &rec) {
+                return hook.clone();
+            }
+        }
+        let hook = live
+            .registry
+            .webhooks(&rec)
             .into_iter()
             .find(|(id, _)| *id == self.endpoint)
-            .map(|(_, w)| w)
+            .map(|(_, w)| Arc::new(w));
+        self.hook_cache = Some((rec, hook.clone()));
+        hook
     }
 
     /// Reads jobs committed since the last look, and (after a retry from the dead letters)

@@ -11,11 +11,18 @@ pub fn waha_hmac(key: &str, body: &[u8]) -> String {
     // HMAC takes keys of any length, so this cannot fail.
     let mut mac = Hmac::<Sha512>::new_from_slice(key.as_bytes()).unwrap_or_else(|_| unreachable!());
     mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&mac.finalize().into_bytes())
+}
+
+/// Lowercase hex, without a `format!` per byte (this runs for every delivery).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
 }
 
 /// The Standard Webhooks secret: the base64-decoded rest of a `whsec_` key, else the key's bytes.
