@@ -30,6 +30,8 @@ pub const UNSUBSCRIBED: &str = "event no longer in the webhook's events";
 
 /// Jobs one worker holds in memory at most; the rest wait in the store until there is room.
 const MAX_QUEUED: usize = 5_000;
+/// Free room below which the worker does not look for more jobs in the store.
+const MIN_LOAD: usize = 256;
 
 /// Unix ms that move with tokio's clock, so that paused-time tests drive due times and
 /// timeouts alike. Anchored to the wall clock once; a restart anchors it again.
@@ -93,7 +95,7 @@ pub struct Worker {
     /// The highest sequence number read from the store so far.
     loaded_upto: u64,
     requeues_seen: u64,
-    in_flight: JoinSet<(u64, Answer)>,
+    in_flight: JoinSet<(u64, Attempt)>,
     /// Task id → sequence number, to find the job of an attempt that panicked.
     tasks: HashMap<tokio::task::Id, u64>,
     /// The record the webhook was last looked up in, and what was found.
@@ -277,8 +279,9 @@ impl Worker {
                 self.queue.insert(seq, job);
             }
         }
+        // A nearly full queue is topped up in chunks, not one job per answer.
         let room = MAX_QUEUED.saturating_sub(self.queue.len());
-        if room > 0 {
+        if room >= MIN_LOAD {
             let from = self.loaded_upto.saturating_add(1);
             for (seq, job) in store.pending_jobs(self.endpoint, from, u64::MAX, room)? {
                 self.loaded_upto = seq;
@@ -288,8 +291,10 @@ impl Worker {
         Ok(())
     }
 
-    /// Sends one attempt, or dead-letters the job when it cannot be sent (answers false).
-    fn start(&mut self, live: &Live, seq: u64, hook: &WebhookConfig) -> StoreResult<bool> {
+    /// Starts one attempt, or dead-letters the job when its webhook no longer takes its event
+    /// (answers false). Reading the envelope, signing and sending run in the attempt's own task,
+    /// in parallel with the other attempts: this loop only decides what goes out.
+    fn start(&mut self, live: &Live, seq: u64, hook: &Arc<WebhookConfig>) -> StoreResult<bool> {
         let Some(job) = self.queue.job(seq) else {
             return Ok(true);
         };
@@ -297,23 +302,12 @@ impl Worker {
             self.discard(live, seq, UNSUBSCRIBED)?;
             return Ok(false);
         }
-        let Some(body) = live.session.store.event(seq)? else {
-            self.discard(live, seq, "the event is no longer in the session's log")?;
-            return Ok(false);
-        };
-        let Ok(stamp) = serde_json::from_slice::<Stamp>(&body) else {
-            self.discard(live, seq, "the logged event is not a valid envelope")?;
-            return Ok(false);
-        };
-        // The wall clock, not ours: receivers check this against theirs (a 5-minute window).
-        let now_s = now_ms() / 1000;
-        let req = Request {
-            url: hook.url.clone(),
-            headers: sign::headers(hook, &stamp.id, stamp.timestamp, &body, now_s),
-            body: body.to_vec(),
-        };
-        let answer = self.transport.send(req);
-        let handle = self.in_flight.spawn(async move { (seq, answer.await) });
+        // Weak: an attempt waiting for its answer must not keep a dropped gateway's store open.
+        let store = Arc::downgrade(&live.session.store);
+        let (hook, transport) = (hook.clone(), self.transport.clone());
+        let handle = self
+            .in_flight
+            .spawn(async move { (seq, attempt(store, seq, hook, transport).await) });
         self.tasks.insert(handle.id(), seq);
         Ok(true)
     }
@@ -322,12 +316,19 @@ impl Worker {
     fn land(
         &mut self,
         live: &Live,
-        done: Result<(tokio::task::Id, (u64, Answer)), tokio::task::JoinError>,
+        done: Result<(tokio::task::Id, (u64, Attempt)), tokio::task::JoinError>,
     ) -> StoreResult<bool> {
         let (seq, answer) = match done {
-            Ok((id, result)) => {
+            Ok((id, (seq, outcome))) => {
                 self.tasks.remove(&id);
-                result
+                match outcome {
+                    Attempt::Sent(answer) => (seq, answer),
+                    Attempt::Unsendable(reason) => {
+                        self.discard(live, seq, reason)?;
+                        return Ok(true);
+                    }
+                    Attempt::Store(e) => return Err(e),
+                }
             }
             Err(e) => {
                 let Some(seq) = self.tasks.remove(&e.id()) else {
@@ -415,6 +416,46 @@ impl Worker {
         live.session.store.move_job(&key, &job, true)?;
         Ok(())
     }
+}
+
+/// What came of one attempt's task.
+pub enum Attempt {
+    /// The request went out; the receiver's answer (or why there was none).
+    Sent(Answer),
+    /// The job cannot be sent at all: dead-letter it with this reason.
+    Unsendable(&'static str),
+    /// Reading the envelope failed: the worker reloads from the store.
+    Store(crate::store::StoreError),
+}
+
+/// One attempt: the envelope from the log, its signatures, the request.
+async fn attempt(
+    store: Weak<crate::store::SessionStore>,
+    seq: u64,
+    hook: Arc<WebhookConfig>,
+    transport: Arc<dyn Transport>,
+) -> Attempt {
+    let read = match store.upgrade() {
+        Some(store) => store.event(seq),
+        // The session is gone; its worker stops without looking at this answer.
+        None => return Attempt::Unsendable("the session was deleted"),
+    };
+    let body = match read {
+        Ok(Some(body)) => body,
+        Ok(None) => return Attempt::Unsendable("the event is no longer in the session's log"),
+        Err(e) => return Attempt::Store(e),
+    };
+    let Ok(stamp) = serde_json::from_slice::<Stamp>(&body) else {
+        return Attempt::Unsendable("the logged event is not a valid envelope");
+    };
+    // The wall clock, not the worker's: receivers check this against theirs (a 5-minute window).
+    let now_s = now_ms() / 1000;
+    let req = Request {
+        url: hook.url.clone(),
+        headers: sign::headers(&hook, &stamp.id, stamp.timestamp, &body, now_s),
+        body: body.to_vec(),
+    };
+    Attempt::Sent(transport.send(req).await)
 }
 
 /// Makes the worker's writes durable, off the async threads.

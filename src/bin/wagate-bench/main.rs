@@ -400,13 +400,23 @@ async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
     let op = Arc::new(subject_op(&c, &gw.base, &ids));
     let made = make_changes(&op, 0..queued, plan.conns).await;
     let start = Instant::now();
+    let (gw_cpu, bench_cpu) = (gw.cpu_secs(), servers::cpu_secs("self"));
     recv.release();
     let delivered = recv.wait_count(before + made, 300).await;
+    let (gw_cpu, bench_cpu) = (
+        gw.cpu_secs() - gw_cpu,
+        servers::cpu_secs("self") - bench_cpu,
+    );
     let secs = recv
         .last_at()
         .map(|t| t.duration_since(start).as_secs_f64())
         .unwrap_or(f64::MAX);
     let rate = (recv.count() - before) as f64 / secs;
+    eprintln!(
+        "webhook drain: {} events in {secs:.2} s; CPU gateway {gw_cpu:.2} s ({:.0} µs/event), bench (receiver) {bench_cpu:.2} s",
+        recv.count() - before,
+        gw_cpu * 1e6 / (recv.count() - before).max(1) as f64
+    );
     recv.take_latencies();
     // The ceiling: the same bodies POSTed by a bare reqwest loop at the dispatcher's concurrency.
     let body = Arc::new(

@@ -48,6 +48,10 @@ impl Proc {
     pub fn rss_mib(&self) -> f64 {
         rss_mib(self.pid())
     }
+    /// CPU seconds the process has used so far (all threads; Linux), or 0 if unknown.
+    pub fn cpu_secs(&self) -> f64 {
+        cpu_secs(&self.pid().to_string())
+    }
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -257,4 +261,16 @@ fn find_u64(hay: &[u8], needle: &[u8]) -> Option<u64> {
         .take_while(u8::is_ascii_digit)
         .collect();
     std::str::from_utf8(&digits).ok()?.parse().ok()
+}
+
+/// CPU seconds (user + system, all threads) of `/proc/<pid>`, assuming the usual 100 ticks/s.
+pub fn cpu_secs(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
