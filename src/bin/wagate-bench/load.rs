@@ -26,6 +26,14 @@ impl Stats {
     pub fn pct_ms(&self, p: f64) -> f64 {
         percentile_ms(&self.lat_us, p)
     }
+    /// Adds another run of the same measure (rounds taken in turn with the ceiling's).
+    pub fn merge(&mut self, other: Stats) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.secs += other.secs;
+        self.lat_us.extend(other.lat_us);
+        self.lat_us.sort_unstable();
+    }
 }
 
 pub fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {

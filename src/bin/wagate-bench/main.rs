@@ -301,12 +301,6 @@ async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
         json!({"policy": "constant", "delaySeconds": 1, "attempts": 5}),
     )
     .await?;
-    let fig = load::closed_loop(
-        plan.conns,
-        Duration::from_secs(plan.secs),
-        subject_op(&c, &gw.base, &ids),
-    )
-    .await;
     // The ceiling: the same bytes (a stored group) inserted into sled and flushed, 64-way.
     let group_bytes = c
         .get(format!("{}/api/bench/groups/{}", gw.base, ids[0]))
@@ -316,7 +310,6 @@ async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
         .bytes()
         .await
         .map_err(|e| e.to_string())?;
-    drop(gw);
     let db = sled::Config::new()
         .path(dir.join("raw"))
         .cache_capacity(1024 * 1024)
@@ -326,21 +319,38 @@ async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
         .map_err(|e| e.to_string())?;
     let db = Arc::new(db);
     let bytes = Arc::new(group_bytes.to_vec());
-    let ceil = load::closed_loop(plan.conns, Duration::from_secs(plan.secs), move |w, i| {
-        let db = db.clone();
-        let bytes = bytes.clone();
-        async move {
-            let key = format!("{w}-{i}");
-            tokio::task::spawn_blocking(move || {
-                db.insert(key.as_bytes(), bytes.as_slice())
-                    .and_then(|_| db.flush())
-                    .is_ok()
-            })
-            .await
-            .unwrap_or(false)
+    // Figure and ceiling in turns, so that a change in the machine's load between the two
+    // (a shared machine's disk and CPU vary by a third from minute to minute) hits both.
+    let rounds = plan.secs.clamp(1, 5);
+    let turn = Duration::from_secs(plan.secs / rounds);
+    let hooked = std::env::var("WAGATE_BENCH_NO_HOOK").map_or(true, |v| v != "1");
+    let (mut fig, mut ceil) = (Stats::default(), Stats::default());
+    for round in 0..rounds {
+        fig.merge(load::closed_loop(plan.conns, turn, subject_op(&c, &gw.base, &ids)).await);
+        // The deliveries of this round's changes must not run during the ceiling's turn.
+        if hooked {
+            recv.wait_count(fig.ok as u64, 120).await;
         }
-    })
-    .await;
+        let (db, bytes) = (db.clone(), bytes.clone());
+        ceil.merge(
+            load::closed_loop(plan.conns, turn, move |w, i| {
+                let db = db.clone();
+                let bytes = bytes.clone();
+                async move {
+                    let key = format!("{round}-{w}-{i}");
+                    tokio::task::spawn_blocking(move || {
+                        db.insert(key.as_bytes(), bytes.as_slice())
+                            .and_then(|_| db.flush())
+                            .is_ok()
+                    })
+                    .await
+                    .unwrap_or(false)
+                }
+            })
+            .await,
+        );
+    }
+    drop(gw);
     let rows = against_ceiling(
         (
             "write",
