@@ -1,9 +1,6 @@
 //! The wagate binary: configuration, logging, open, serve.
 
 use clap::Parser;
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]

@@ -9,10 +9,6 @@ mod load;
 mod servers;
 
 use std::path::PathBuf;
-
-/// The allocator the gateway uses, so that ceilings and figures pay the same for memory.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
