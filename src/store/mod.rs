@@ -229,8 +229,8 @@ impl SessionStore {
         }
     }
 
-    /// Commits a change of the session record together with the events it caused.
-    /// Synchronous and not flushed: the gateway goes through its `Committer` instead.
+    /// Commits a change of the session record together with the events it caused, as the
+    /// committer would but on this thread and without a flush (for tests that seed a store).
     pub fn commit_record(
         &self,
         record: &impl Serialize,
@@ -238,36 +238,8 @@ impl SessionStore {
         endpoints: &[EndpointFilter],
         now_ms: u64,
     ) -> StoreResult<Vec<u64>> {
-        let work = Work::record(record, events.to_vec())?;
-        self.commit_one(work, endpoints, now_ms)
-    }
-
-    /// Commits one session's share of a group change, unless it was applied already.
-    /// `fanout` is the record of the other sessions' shares, kept until they are applied.
-    /// Returns the sequence numbers of the events written (empty when skipped).
-    /// Synchronous and not flushed: the gateway goes through its `Committer` instead.
-    pub fn commit_group(
-        &self,
-        write: &GroupWrite,
-        fanout: Option<(u64, Vec<u8>)>,
-        endpoints: &[EndpointFilter],
-        now_ms: u64,
-    ) -> StoreResult<Vec<u64>> {
-        let work = Work::Group {
-            write: write.clone(),
-            fanout,
-        };
-        self.commit_one(work, endpoints, now_ms)
-    }
-
-    fn commit_one(
-        &self,
-        work: Work,
-        endpoints: &[EndpointFilter],
-        now_ms: u64,
-    ) -> StoreResult<Vec<u64>> {
         let item = Commit {
-            work,
+            work: Work::record(record, events.to_vec())?,
             endpoints: endpoints.to_vec(),
             now_ms,
         };

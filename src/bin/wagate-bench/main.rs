@@ -194,6 +194,11 @@ async fn get_loop(c: &reqwest::Client, url: String, plan: Plan) -> Stats {
     .await
 }
 
+/// `WAGATE_BENCH_NO_HOOK=1`: the bench's webhook subscribes to no event (to measure writes alone).
+fn hook_off() -> bool {
+    std::env::var("WAGATE_BENCH_NO_HOOK").is_ok_and(|v| v == "1")
+}
+
 /// A session `bench` with one webhook to `receiver` and `groups` groups; answers the group ids.
 async fn webhook_setup(
     c: &reqwest::Client,
@@ -202,7 +207,7 @@ async fn webhook_setup(
     groups: usize,
     retries: Value,
 ) -> BenchResult<Vec<String>> {
-    let ev = if std::env::var("WAGATE_BENCH_NO_HOOK").is_ok_and(|v| v == "1") {
+    let ev = if hook_off() {
         "nothing"
     } else {
         "group.v2.update"
@@ -319,7 +324,7 @@ async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
     // (a shared machine's disk and CPU vary by a third from minute to minute) hits both.
     let rounds = plan.secs.clamp(1, 5);
     let turn = Duration::from_secs(plan.secs / rounds);
-    let hooked = std::env::var("WAGATE_BENCH_NO_HOOK").map_or(true, |v| v != "1");
+    let hooked = !hook_off();
     let (mut fig, mut ceil) = (Stats::default(), Stats::default());
     for round in 0..rounds {
         fig.merge(load::closed_loop(plan.conns, turn, subject_op(&c, &gw.base, &ids)).await);
