@@ -522,12 +522,8 @@ impl GroupService {
             let done = s.commit(work, self.registry.endpoints(&rec), now_ms());
             pending.push((s, done));
         }
-        let mut touched = Vec::with_capacity(pending.len());
         for (s, done) in pending {
             done.await?;
-            touched.push(s);
-        }
-        for s in &touched {
             self.registry.notify(&s.name);
         }
         Ok(())
