@@ -83,6 +83,45 @@ fn row(
     }
 }
 
+/// CPU time the hypervisor gave to others (`steal` in `/proc/stat`), summed over windows.
+#[derive(Default, Clone, Copy)]
+struct Steal {
+    steal: f64,
+    total: f64,
+}
+
+impl Steal {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let f: Vec<f64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        Steal {
+            steal: f.get(7).copied().unwrap_or(0.0),
+            total: f.iter().take(8).sum(),
+        }
+    }
+    fn add(&mut self, from: Steal, to: Steal) {
+        self.steal += to.steal - from.steal;
+        self.total += to.total - from.total;
+    }
+    fn pct(&self) -> f64 {
+        if self.total > 0.0 {
+            100.0 * self.steal / self.total
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Requests in flight per webhook: the gateway's default `WAGATE_WEBHOOK_CONCURRENCY`.
+const CONCURRENCY: usize = 8;
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
@@ -371,7 +410,14 @@ async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
 async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
     let dir = tmpdir("webhook")?;
     // Held requests must not time out while the queue fills.
-    let (gw, _) = start_gateway(&dir, &[("WAGATE_WEBHOOK_TIMEOUT_SECONDS", "300".into())]).await?;
+    let (gw, _) = start_gateway(
+        &dir,
+        &[
+            ("WAGATE_WEBHOOK_TIMEOUT_SECONDS", "300".into()),
+            ("WAGATE_WEBHOOK_CONCURRENCY", CONCURRENCY.to_string()),
+        ],
+    )
+    .await?;
     let recv = start_receiver().await?;
     let c = client();
     let ids = webhook_setup(
@@ -408,57 +454,53 @@ async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
     .await;
     recv.wait_count(before + paced.ok as u64, 120).await;
     let lat = recv.take_latencies();
-    // Delivery rate: queue events behind a receiver that holds its answers, then let go.
-    recv.hold();
-    let before = recv.count();
-    let queued = plan.backlog / 5;
+    // Delivery rate: queue events behind a receiver that holds its answers, then let go; and the
+    // ceiling: the same bytes POSTed by a bare reqwest loop at the dispatcher's concurrency from
+    // a process of its own, as the gateway is one. In turns, so that a change in the machine
+    // (its CPU steal time went from 0 to 50 % within a minute here) hits both alike.
+    let body_file = dir.join("ceiling-body.json");
+    let turns = plan.secs.clamp(1, 5);
+    let per_turn = plan.backlog / 5 / turns;
+    let (mut made, mut delivered, mut drain_secs) = (0, true, 0.0);
+    let (mut gw_cpu, mut recv_cpu) = (0.0, 0.0);
+    let (mut fig_steal, mut ceil_steal) = (Steal::default(), Steal::default());
+    let mut ceil = Stats::default();
     let op = Arc::new(subject_op(&c, &gw.base, &ids));
-    let made = make_changes(&op, 0..queued, plan.conns).await;
-    let start = Instant::now();
-    let (gw_cpu, bench_cpu) = (gw.cpu_secs(), servers::cpu_secs("self"));
-    recv.release();
-    let delivered = recv.wait_count(before + made, 300).await;
-    let (gw_cpu, bench_cpu) = (
-        gw.cpu_secs() - gw_cpu,
-        servers::cpu_secs("self") - bench_cpu,
-    );
-    let secs = recv
-        .last_at()
-        .map(|t| t.duration_since(start).as_secs_f64())
-        .unwrap_or(f64::MAX);
-    let rate = (recv.count() - before) as f64 / secs;
-    eprintln!(
-        "webhook drain: {} events in {secs:.2} s; CPU gateway {gw_cpu:.2} s ({:.0} µs/event), bench (receiver) {bench_cpu:.2} s",
-        recv.count() - before,
-        gw_cpu * 1e6 / (recv.count() - before).max(1) as f64
-    );
-    recv.take_latencies();
-    // The ceiling: the same bodies POSTed by a bare reqwest loop at the dispatcher's concurrency.
-    let body = Arc::new(
-        json!({"id": "evt_01jd0000000000000000000000", "timestamp": servers::now_ms(), "event": "group.v2.update", "session": "bench",
-               "me": {"id": "11111111111@c.us", "pushName": "bench"}, "payload": {"timestamp": 1, "group": {"id": ids[0], "subject": "subject 1"}}})
-        .to_string(),
-    );
-    let url = Arc::new(recv.url.clone());
-    let cc = c.clone();
-    let ceil = load::closed_loop(8, Duration::from_secs(plan.secs), move |_, _| {
-        let c = cc.clone();
-        let url = url.clone();
-        let body = body.clone();
-        async move {
-            c.post(url.as_str())
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+    for turn in 0..turns {
+        recv.hold();
+        let before = recv.count();
+        let n = make_changes(&op, turn * per_turn..(turn + 1) * per_turn, plan.conns).await;
+        made += n;
+        let start = Instant::now();
+        let (cpu0, bench0, steal0) = (gw.cpu_secs(), servers::cpu_secs("self"), Steal::now());
+        recv.release();
+        delivered &= recv.wait_count(before + n, 300).await;
+        gw_cpu += gw.cpu_secs() - cpu0;
+        recv_cpu += servers::cpu_secs("self") - bench0;
+        fig_steal.add(steal0, Steal::now());
+        drain_secs += recv
+            .last_at()
+            .map(|t| t.duration_since(start).as_secs_f64())
+            .unwrap_or(f64::MAX);
+        if turn == 0 {
+            let body = recv.last_body().ok_or("the receiver got no event")?;
+            std::fs::write(&body_file, &body).map_err(|e| e.to_string())?;
         }
-    })
-    .await;
+        let steal0 = Steal::now();
+        ceil.merge(servers::run_post_loop(&recv.url, &body_file, CONCURRENCY, 2).await?);
+        ceil_steal.add(steal0, Steal::now());
+    }
+    let rate = made as f64 / drain_secs;
+    eprintln!(
+        "webhook drain: {made} events in {drain_secs:.2} s ({turns} turns); CPU gateway {gw_cpu:.2} s ({:.0} µs/event), bench (receiver) {recv_cpu:.2} s; CPU steal {:.0} % during the drains, {:.0} % during the ceiling",
+        gw_cpu * 1e6 / made.max(1) as f64,
+        fig_steal.pct(),
+        ceil_steal.pct()
+    );
     recv.take_latencies();
     let mut r = row(
         "webhook",
-        &format!("events/s delivered, {made} queued (HMAC)"),
+        &format!("events/s delivered, {made} queued in {turns} turns (HMAC)"),
         rate,
         "events/s",
         Some(ceil.rate()),
@@ -470,7 +512,7 @@ async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
     r.met = delivered && r.ratio.unwrap_or(0.0) >= 0.5 && r.p99_ms.unwrap_or(f64::MAX) <= 20.0;
     let mut c_row = row(
         "webhook",
-        "ceiling: bare reqwest POST loop, 8 in flight",
+        &format!("ceiling: bare reqwest POST loop (own process), {CONCURRENCY} in flight"),
         ceil.rate(),
         "req/s",
         None,
@@ -720,6 +762,21 @@ fn usage() -> ! {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("post-loop") {
+        let (Some(url), Some(file), Some(conns), Some(secs)) = (
+            args.get(1).cloned(),
+            args.get(2).map(PathBuf::from),
+            args.get(3).and_then(|v| v.parse().ok()),
+            args.get(4).and_then(|v| v.parse().ok()),
+        ) else {
+            usage()
+        };
+        if let Err(e) = servers::post_loop(url, &file, conns, secs).await {
+            eprintln!("post loop: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if args.first().map(String::as_str) == Some("bare-server") {
         let port = args
             .get(1)

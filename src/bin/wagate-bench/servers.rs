@@ -125,6 +125,55 @@ pub async fn start_bare(body_file: &Path) -> BenchResult<Proc> {
     Ok(proc)
 }
 
+/// Runs this binary as a bare sender (the webhook ceiling): `conns` requests in flight POSTing
+/// `body_file` to `url` for `secs`, in its own process like the gateway; answers what it measured.
+pub async fn run_post_loop(
+    url: &str,
+    body_file: &Path,
+    conns: usize,
+    secs: u64,
+) -> BenchResult<crate::load::Stats> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut cmd = tokio::process::Command::new(me);
+    cmd.arg("post-loop")
+        .arg(url)
+        .arg(body_file)
+        .arg(conns.to_string())
+        .arg(secs.to_string())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    let out = cmd.output().await.map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("post-loop failed: {}", out.status));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("post-loop output: {e}"))
+}
+
+/// The bare sender's body: POSTs the file's bytes in a closed loop, prints the stats as JSON.
+pub async fn post_loop(url: String, body_file: &Path, conns: usize, secs: u64) -> BenchResult<()> {
+    let body = axum::body::Bytes::from(std::fs::read(body_file).map_err(|e| e.to_string())?);
+    let c = reqwest::Client::new();
+    // Parsed once: the ceiling does only what every request must.
+    let url = reqwest::Url::parse(&url).map_err(|e| e.to_string())?;
+    let stats = crate::load::closed_loop(conns, Duration::from_secs(secs), move |_, _| {
+        let (c, url, body) = (c.clone(), url.clone(), body.clone());
+        async move {
+            c.post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    println!(
+        "{}",
+        serde_json::to_string(&stats).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
 async fn wait_ready(url: &str) -> BenchResult<()> {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -170,6 +219,8 @@ pub struct Receiver {
     pub gate: Arc<tokio::sync::Notify>,
     pub lat_us: Arc<Mutex<Vec<u64>>>,
     pub last_at: Arc<Mutex<Option<Instant>>>,
+    /// The last body received: the ceiling posts the same bytes.
+    pub last_body: Arc<Mutex<Option<axum::body::Bytes>>>,
     pub url: String,
 }
 
@@ -208,6 +259,9 @@ pub async fn start_receiver() -> BenchResult<Receiver> {
             if let Ok(mut l) = rc.last_at.lock() {
                 *l = Some(Instant::now());
             }
+            if let Ok(mut b) = rc.last_body.lock() {
+                *b = Some(body);
+            }
             StatusCode::NO_CONTENT
         }
     });
@@ -236,6 +290,9 @@ impl Receiver {
             .unwrap_or_default();
         v.sort_unstable();
         v
+    }
+    pub fn last_body(&self) -> Option<axum::body::Bytes> {
+        self.last_body.lock().ok().and_then(|b| b.clone())
     }
     pub fn last_at(&self) -> Option<Instant> {
         self.last_at.lock().ok().and_then(|l| *l)
