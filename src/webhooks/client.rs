@@ -5,13 +5,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 
 /// One POST to a webhook.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub url: String,
-    pub headers: Vec<(String, String)>,
+    pub url: reqwest::Url,
+    pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
 
@@ -57,24 +57,10 @@ impl Transport for HttpTransport {
         let client = self.client.clone();
         let timeout = self.timeout;
         Box::pin(async move {
-            let mut headers = HeaderMap::new();
-            for (name, value) in &req.headers {
-                // Custom headers were validated with the config; skip rather than fail if not.
-                if let (Ok(n), Ok(v)) = (
-                    HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_str(value),
-                ) {
-                    // Insert, not append: a later header of the same name replaces an earlier one.
-                    headers.insert(n, v);
-                }
-            }
-            match client
-                .post(&req.url)
-                .headers(headers)
-                .body(req.body)
-                .send()
-                .await
-            {
+            let mut request = reqwest::Request::new(reqwest::Method::POST, req.url);
+            *request.headers_mut() = req.headers;
+            *request.body_mut() = Some(req.body.into());
+            match client.execute(request).await {
                 Ok(resp) if resp.status().is_success() => Answer::Delivered,
                 Ok(resp) => Answer::Failed {
                     error: format!("HTTP {}", resp.status().as_u16()),

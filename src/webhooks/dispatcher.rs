@@ -14,9 +14,8 @@ use tokio::time::Instant;
 use super::client::{redact, Answer, Request, Transport};
 use super::queue::Queue;
 use super::retry::{parse_retry_after, Schedule};
-use super::sign;
+use super::sign::{self, Prepared};
 use crate::ids::SessionName;
-use crate::sessions::config::WebhookConfig;
 use crate::sessions::{now_ms, Registry, Session, SessionRecord};
 use crate::store::StoreResult;
 
@@ -79,6 +78,28 @@ struct Stamp {
     timestamp: u64,
 }
 
+impl Stamp {
+    /// Read from the envelope's head, which the gateway writes as `{"id":"…","timestamp":N,`
+    /// (the contract's key order), without parsing the whole body; any other shape is parsed.
+    fn of(body: &[u8]) -> Option<Stamp> {
+        let quick = || {
+            let rest = body.strip_prefix(b"{\"id\":\"")?;
+            let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+            let (id, rest) = rest.split_at(end);
+            let rest = rest.strip_prefix(b"\",\"timestamp\":")?;
+            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            if rest.get(digits) != Some(&b',') {
+                return None;
+            }
+            Some(Stamp {
+                id: std::str::from_utf8(id).ok()?.to_owned(),
+                timestamp: std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?,
+            })
+        };
+        quick().or_else(|| serde_json::from_slice(body).ok())
+    }
+}
+
 /// Delivers one endpoint's jobs of one session.
 pub struct Worker {
     /// Weak, like `session`: a worker must not keep a dropped gateway's stores open (their
@@ -99,7 +120,7 @@ pub struct Worker {
     /// Task id → sequence number, to find the job of an attempt that panicked.
     tasks: HashMap<tokio::task::Id, u64>,
     /// The record the webhook was last looked up in, and what was found.
-    hook_cache: Option<(Arc<SessionRecord>, Option<Arc<WebhookConfig>>)>,
+    hook_cache: Option<(Arc<SessionRecord>, Option<Arc<Prepared>>)>,
 }
 
 impl Worker {
@@ -251,7 +272,7 @@ impl Worker {
     /// The webhook as configured now: settings changed by PUT apply to the next attempt.
     /// Looked up again only when the session's record changed (a record is never modified in
     /// place, only replaced), since every step asks.
-    fn current_hook(&mut self, live: &Live) -> Option<Arc<WebhookConfig>> {
+    fn current_hook(&mut self, live: &Live) -> Option<Arc<Prepared>> {
         let rec = live.session.record();
         if let Some((seen, hook)) = &self.hook_cache {
             if Arc::ptr_eq(seen, &rec) {
@@ -263,7 +284,7 @@ impl Worker {
             .webhooks(&rec)
             .into_iter()
             .find(|(id, _)| *id == self.endpoint)
-            .map(|(_, w)| Arc::new(w));
+            .map(|(_, w)| Arc::new(Prepared::new(w)));
         self.hook_cache = Some((rec, hook.clone()));
         hook
     }
@@ -294,11 +315,16 @@ impl Worker {
     /// Starts one attempt, or dead-letters the job when its webhook no longer takes its event
     /// (answers false). Reading the envelope, signing and sending run in the attempt's own task,
     /// in parallel with the other attempts: this loop only decides what goes out.
-    fn start(&mut self, live: &Live, seq: u64, hook: &Arc<WebhookConfig>) -> StoreResult<bool> {
+    fn start(&mut self, live: &Live, seq: u64, hook: &Arc<Prepared>) -> StoreResult<bool> {
         let Some(job) = self.queue.job(seq) else {
             return Ok(true);
         };
-        if !hook.events.iter().any(|e| e == "*" || *e == job.event) {
+        if !hook
+            .config
+            .events
+            .iter()
+            .any(|e| e == "*" || *e == job.event)
+        {
             self.discard(live, seq, UNSUBSCRIBED)?;
             return Ok(false);
         }
@@ -367,7 +393,7 @@ impl Worker {
             self.bury(live, seq, REMOVED)?;
             return Ok(true);
         };
-        let schedule = Schedule::of(&hook);
+        let schedule = Schedule::of(&hook.config);
         let wait = retry_after.and_then(|v| parse_retry_after(&v, now));
         let next = schedule.next_attempt(tries, now, wait, rand::random());
         let then = match next {
@@ -376,7 +402,7 @@ impl Worker {
         };
         tracing::warn!(
             session = %self.name,
-            url = %redact(&hook.url),
+            url = %redact(&hook.config.url),
             "webhook attempt {tries} of {} failed: {error}; {then}",
             schedule.tries()
         );
@@ -432,9 +458,12 @@ pub enum Attempt {
 async fn attempt(
     store: Weak<crate::store::SessionStore>,
     seq: u64,
-    hook: Arc<WebhookConfig>,
+    hook: Arc<Prepared>,
     transport: Arc<dyn Transport>,
 ) -> Attempt {
+    let Some(url) = hook.url.clone() else {
+        return Attempt::Unsendable("the webhook's URL does not parse");
+    };
     let read = match store.upgrade() {
         Some(store) => store.event(seq),
         // The session is gone; its worker stops without looking at this answer.
@@ -445,13 +474,13 @@ async fn attempt(
         Ok(None) => return Attempt::Unsendable("the event is no longer in the session's log"),
         Err(e) => return Attempt::Store(e),
     };
-    let Ok(stamp) = serde_json::from_slice::<Stamp>(&body) else {
+    let Some(stamp) = Stamp::of(&body) else {
         return Attempt::Unsendable("the logged event is not a valid envelope");
     };
     // The wall clock, not the worker's: receivers check this against theirs (a 5-minute window).
     let now_s = now_ms() / 1000;
     let req = Request {
-        url: hook.url.clone(),
+        url,
         headers: sign::headers(&hook, &stamp.id, stamp.timestamp, &body, now_s),
         body: body.to_vec(),
     };

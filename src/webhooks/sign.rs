@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 use sha2::{Sha256, Sha512};
 
 use crate::sessions::config::WebhookConfig;
@@ -36,52 +37,121 @@ pub fn standard_key(key: &str) -> Vec<u8> {
 pub fn standard_signature(key: &str, id: &str, timestamp_s: u64, body: &[u8]) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(&standard_key(key)).unwrap_or_else(|_| unreachable!());
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp_s.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
+    standard_message(&mut mac, id, timestamp_s, body);
     format!(
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     )
 }
 
-/// Every header of one attempt, in the order they are set: custom headers first, so that
-/// ours (content type, ids, signatures) win over a custom header of the same name.
+/// A webhook's parts that do not change from one attempt to the next, prepared once per
+/// config (every delivery used to parse the URL, convert the custom headers and derive the keys).
+pub struct Prepared {
+    pub config: WebhookConfig,
+    /// `None` when the URL does not parse (the config's validation should have refused it).
+    pub url: Option<reqwest::Url>,
+    custom: HeaderMap,
+    /// HMAC-SHA512 (WAHA) and HMAC-SHA256 (Standard Webhooks) already keyed: cloned per attempt.
+    keys: Option<(Hmac<Sha512>, Hmac<Sha256>)>,
+}
+
+impl Prepared {
+    pub fn new(config: WebhookConfig) -> Self {
+        let mut custom = HeaderMap::new();
+        for h in config.custom_headers.iter().flatten() {
+            // Validated with the config; skipped rather than failed if not.
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(h.name.as_bytes()),
+                HeaderValue::from_str(&h.value),
+            ) {
+                // Insert, not append: a later header of the same name replaces an earlier one.
+                custom.insert(n, v);
+            }
+        }
+        let keys = config
+            .hmac
+            .as_ref()
+            .and_then(|h| h.key.as_deref())
+            .map(|key| {
+                // HMAC takes keys of any length, so these cannot fail.
+                (
+                    Hmac::<Sha512>::new_from_slice(key.as_bytes())
+                        .unwrap_or_else(|_| unreachable!()),
+                    Hmac::<Sha256>::new_from_slice(&standard_key(key))
+                        .unwrap_or_else(|_| unreachable!()),
+                )
+            });
+        Self {
+            url: reqwest::Url::parse(&config.url).ok(),
+            config,
+            custom,
+            keys,
+        }
+    }
+}
+
+/// What Standard Webhooks signs: `id.timestamp.body`.
+fn standard_message(mac: &mut Hmac<Sha256>, id: &str, timestamp_s: u64, body: &[u8]) {
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp_s.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+}
+
+/// Every header of one attempt: the custom headers, then ours (content type, ids, signatures),
+/// which replace a custom header of the same name.
 pub fn headers(
-    hook: &WebhookConfig,
+    hook: &Prepared,
     event_id: &str,
     event_timestamp_ms: u64,
     body: &[u8],
     now_s: u64,
-) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = hook
-        .custom_headers
-        .iter()
-        .flatten()
-        .map(|h| (h.name.clone(), h.value.clone()))
-        .collect();
-    let mut put = |name: &str, value: String| out.push((name.to_owned(), value));
-    put("content-type", "application/json".into());
-    put(
-        "user-agent",
-        format!("wagate/{}", env!("CARGO_PKG_VERSION")),
+) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(hook.custom.len() + 9);
+    out.extend(hook.custom.iter().map(|(n, v)| (n.clone(), v.clone())));
+    out.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    out.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("wagate/", env!("CARGO_PKG_VERSION"))),
     );
-    put("x-webhook-request-id", event_id.to_owned());
-    put("x-webhook-timestamp", event_timestamp_ms.to_string());
-    if let Some(key) = hook.hmac.as_ref().and_then(|h| h.key.as_deref()) {
-        put("x-webhook-hmac", waha_hmac(key, body));
-        put("x-webhook-hmac-algorithm", "sha512".into());
-        put("webhook-id", event_id.to_owned());
-        put("webhook-timestamp", now_s.to_string());
-        put(
-            "webhook-signature",
-            standard_signature(key, event_id, now_s, body),
+    // Our ids are ASCII; an id that is not a header value would be sent without it.
+    let id = HeaderValue::from_str(event_id).ok();
+    if let Some(id) = &id {
+        out.insert(REQUEST_ID, id.clone());
+    }
+    out.insert(TIMESTAMP, HeaderValue::from(event_timestamp_ms));
+    if let Some((waha, standard)) = &hook.keys {
+        let mut mac = waha.clone();
+        mac.update(body);
+        if let Ok(v) = HeaderValue::try_from(hex(&mac.finalize().into_bytes())) {
+            out.insert(HMAC, v);
+        }
+        out.insert(HMAC_ALGORITHM, HeaderValue::from_static("sha512"));
+        if let Some(id) = id {
+            out.insert(WEBHOOK_ID, id);
+        }
+        out.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(now_s));
+        let mut mac = standard.clone();
+        standard_message(&mut mac, event_id, now_s, body);
+        let sig = format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
         );
+        if let Ok(v) = HeaderValue::try_from(sig) {
+            out.insert(WEBHOOK_SIGNATURE, v);
+        }
     }
     out
 }
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-webhook-request-id");
+const TIMESTAMP: HeaderName = HeaderName::from_static("x-webhook-timestamp");
+const HMAC: HeaderName = HeaderName::from_static("x-webhook-hmac");
+const HMAC_ALGORITHM: HeaderName = HeaderName::from_static("x-webhook-hmac-algorithm");
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
 
 #[cfg(test)]
 mod tests {
@@ -144,31 +214,31 @@ mod tests {
     #[test]
     fn unsigned_webhooks_carry_no_signature_headers() {
         let h = headers(
-            &hook(None),
+            &Prepared::new(hook(None)),
             "evt_1",
             1_700_000_000_123,
             b"{}",
             1_700_000_001,
         );
-        let names: Vec<&str> = h.iter().map(|(n, _)| n.as_str()).collect();
-        assert!(!names
-            .iter()
-            .any(|n| n.contains("hmac") || n.starts_with("webhook-")));
-        assert!(h.contains(&("x-webhook-timestamp".into(), "1700000000123".into())));
-        assert!(h.contains(&("x-webhook-request-id".into(), "evt_1".into())));
+        assert!(!h
+            .keys()
+            .any(|n| n.as_str().contains("hmac") || n.as_str().starts_with("webhook-")));
+        assert_eq!(h["x-webhook-timestamp"], "1700000000123");
+        assert_eq!(h["x-webhook-request-id"], "evt_1");
     }
 
     #[test]
-    fn our_content_type_comes_after_a_custom_one_so_it_wins() {
-        let h = headers(&hook(Some("k")), "evt_1", 1, b"{}", 2);
-        let last_ct = h
-            .iter()
-            .rev()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.as_str());
-        assert_eq!(last_ct, Some("application/json"));
-        assert!(h.contains(&("webhook-timestamp".into(), "2".into())));
-        assert!(h.contains(&("x-webhook-hmac-algorithm".into(), "sha512".into())));
-        assert!(h.contains(&("X-Tenant".into(), "acme".into())));
+    fn our_content_type_replaces_a_custom_one_and_the_prepared_keys_sign_as_the_plain_functions() {
+        let h = headers(&Prepared::new(hook(Some("k"))), "evt_1", 1, b"{}", 2);
+        let content_types: Vec<_> = h.get_all("content-type").iter().collect();
+        assert_eq!(content_types, ["application/json"]);
+        assert_eq!(h["webhook-timestamp"], "2");
+        assert_eq!(h["x-webhook-hmac-algorithm"], "sha512");
+        assert_eq!(h["x-tenant"], "acme");
+        assert_eq!(h["x-webhook-hmac"], waha_hmac("k", b"{}"));
+        assert_eq!(
+            h["webhook-signature"],
+            standard_signature("k", "evt_1", 2, b"{}")
+        );
     }
 }

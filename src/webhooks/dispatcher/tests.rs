@@ -56,11 +56,10 @@ impl Transport for Fake {
 
 fn header(req: &Request, name: &str) -> String {
     req.headers
-        .iter()
-        .rev()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.clone())
+        .get(name)
+        .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
+        .to_owned()
 }
 
 fn fail(error: &str) -> Answer {
@@ -486,4 +485,21 @@ async fn old_events_are_pruned_unless_a_pending_or_dead_delivery_needs_them() {
         before - 3,
         "the session.status events and the unwanted one"
     );
+}
+
+#[test]
+fn the_stamp_is_read_from_the_envelope_head_or_else_parsed() {
+    let quick = Stamp::of(br#"{"id":"evt_1","timestamp":1700000000123,"event":"x"}"#)
+        .expect("the gateway's own key order");
+    assert_eq!(
+        (quick.id.as_str(), quick.timestamp),
+        ("evt_1", 1_700_000_000_123)
+    );
+    let other =
+        Stamp::of(br#"{"timestamp":5,"event":"x","id":"evt_\u0032"}"#).expect("any key order");
+    assert_eq!((other.id.as_str(), other.timestamp), ("evt_2", 5));
+    let escaped = Stamp::of(br#"{"id":"evt_\u0033","timestamp":7}"#).expect("escaped id");
+    assert_eq!((escaped.id.as_str(), escaped.timestamp), ("evt_3", 7));
+    assert!(Stamp::of(br#"{"id":"evt_1","timestamp":"soon"}"#).is_none());
+    assert!(Stamp::of(b"not json").is_none());
 }
