@@ -3,6 +3,13 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc, not glibc's malloc: a delivery allocates on one runtime thread and frees on the
+/// other, and glibc then locks the other thread's arena (a third of the futex calls, a quarter of
+/// the CPU in a webhook drain). Measured in docs/benchmarks.md; mimalloc was faster still but
+/// broke the 1,000-session memory target.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

@@ -17,6 +17,10 @@ use serde_json::{json, Value};
 use load::{percentile_ms, Stats};
 use servers::{start_bare, start_gateway, start_receiver, BenchResult};
 
+/// The same allocator as the gateway, so that the ceilings measured here get what it gets.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Sizes of one run: `all` uses the sizes, `smoke` small ones.
 #[derive(Clone, Copy)]
 struct Plan {
