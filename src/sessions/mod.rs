@@ -156,14 +156,9 @@ impl Session {
         endpoints: Vec<EndpointFilter>,
         now_ms: u64,
     ) -> impl std::future::Future<Output = Result<Vec<u64>, StoreError>> + Send + 'static {
-        self.committer.submit(
-            &self.store,
-            Commit {
-                work,
-                endpoints,
-                now_ms,
-            },
-        )
+        let queued = Commit::new(work, &endpoints, now_ms)
+            .map(|commit| self.committer.submit(&self.store, commit));
+        async move { queued?.await }
     }
 }
 

@@ -1,6 +1,7 @@
 //! One sled database per session: its record, its groups, its event log, its delivery jobs.
 //! Knows nothing of HTTP. Every change lands in ONE transaction, then one (shared) flush.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -94,12 +95,39 @@ impl Work {
 /// The serialised delivery jobs of one event, by endpoint.
 type EventJobs = Vec<([u8; 8], Vec<u8>)>;
 
-/// A change with what it needs to queue its deliveries.
+/// A change with its delivery jobs, serialised by whoever builds it (an API task) so that the
+/// committer's thread, where every store's writes queue, only reads and inserts.
 #[derive(Debug, Clone)]
 pub struct Commit {
     pub work: Work,
-    pub endpoints: Vec<EndpointFilter>,
-    pub now_ms: u64,
+    /// Per event of `work`, the serialised job of each endpoint that takes it.
+    jobs: Vec<EventJobs>,
+}
+
+impl Commit {
+    pub fn new(work: Work, endpoints: &[EndpointFilter], now_ms: u64) -> StoreResult<Self> {
+        let mut jobs = Vec::with_capacity(work.events().len());
+        for e in work.events() {
+            let mut per_ep = Vec::new();
+            for ep in endpoints.iter().filter(|ep| ep.wants(&e.name)) {
+                let job = DeliveryJob {
+                    event: e.name.clone(),
+                    group: e.group.clone(),
+                    url: ep.url.clone(),
+                    attempts: 0,
+                    next_attempt_at: now_ms,
+                    last_error: None,
+                };
+                let bytes = serde_json::to_vec(&job).map_err(|e| StoreError::Corrupt {
+                    tree: "deliveries",
+                    detail: e.to_string(),
+                })?;
+                per_ep.push((ep.id, bytes));
+            }
+            jobs.push(per_ep);
+        }
+        Ok(Self { work, jobs })
+    }
 }
 
 /// A webhook endpoint as the store sees it: its key prefix and which events it takes.
@@ -164,6 +192,9 @@ pub struct SessionStore {
     dead: Tree,
     fanout: Tree,
     versions: Tree,
+    /// The `versions` tree's entries read or written so far: only the committer writes them, so
+    /// a transaction checks a group's version here instead of reading it inside the transaction.
+    version_cache: Mutex<HashMap<String, u64>>,
     /// Next event sequence number. A std Mutex held only around seq assignment and the
     /// in-memory transaction (never across a flush or an await), so that seq order is commit order.
     next_seq: Mutex<u64>,
@@ -199,6 +230,7 @@ impl SessionStore {
             dead: db.open_tree("dead")?,
             fanout: db.open_tree("fanout")?,
             versions: db.open_tree("versions")?,
+            version_cache: Mutex::new(HashMap::new()),
             events,
             db,
             next_seq: Mutex::new(next),
@@ -238,11 +270,7 @@ impl SessionStore {
         endpoints: &[EndpointFilter],
         now_ms: u64,
     ) -> StoreResult<Vec<u64>> {
-        let item = Commit {
-            work: Work::record(record, events.to_vec())?,
-            endpoints: endpoints.to_vec(),
-            now_ms,
-        };
+        let item = Commit::new(Work::record(record, events.to_vec())?, endpoints, now_ms)?;
         Ok(self
             .commit_many(std::slice::from_ref(&item))?
             .pop()
@@ -252,33 +280,24 @@ impl SessionStore {
     /// Commits several changes in ONE transaction, in order; answers the sequence numbers of
     /// each one's events (empty for a skipped group write or a flush).
     pub fn commit_many(&self, items: &[Commit]) -> StoreResult<Vec<Vec<u64>>> {
-        // Delivery jobs serialised up front: inside, the transaction only reads and inserts.
-        let mut jobs: Vec<Vec<EventJobs>> = Vec::with_capacity(items.len());
-        for item in items {
-            let mut per_event = Vec::new();
-            for e in item.work.events() {
-                let mut per_ep = Vec::new();
-                for ep in item.endpoints.iter().filter(|ep| ep.wants(&e.name)) {
-                    let job = DeliveryJob {
-                        event: e.name.clone(),
-                        group: e.group.clone(),
-                        url: ep.url.clone(),
-                        attempts: 0,
-                        next_attempt_at: item.now_ms,
-                        last_error: None,
-                    };
-                    let bytes = serde_json::to_vec(&job).map_err(|e| StoreError::Corrupt {
-                        tree: "deliveries",
-                        detail: e.to_string(),
-                    })?;
-                    per_ep.push((ep.id, bytes));
-                }
-                per_event.push(per_ep);
-            }
-            jobs.push(per_event);
-        }
         if items.iter().all(|i| matches!(i.work, Work::Flush)) {
             return Ok(vec![Vec::new(); items.len()]);
+        }
+        let mut versions = self
+            .version_cache
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
+        for item in items {
+            if let Work::Group { write, .. } = &item.work {
+                if !versions.contains_key(&write.group_id) {
+                    let stored = self
+                        .versions
+                        .get(write.group_id.as_bytes())?
+                        .map(|v| u64_of(&v))
+                        .unwrap_or(0);
+                    versions.insert(write.group_id.clone(), stored);
+                }
+            }
         }
         let mut next = self.next_seq.lock().map_err(|_| StoreError::Poisoned)?;
         let first = *next;
@@ -294,7 +313,10 @@ impl SessionStore {
         let res = trees.transaction(|(meta, groups, invites, ev, del, fan, ver)| {
             let mut seq = first;
             let mut out = Vec::with_capacity(items.len());
-            for (item, jobs) in items.iter().zip(&jobs) {
+            // Versions written by earlier changes of this round (the closure may run again).
+            let mut written: HashMap<&str, u64> = HashMap::new();
+            for item in items {
+                let jobs = &item.jobs;
                 let events = match &item.work {
                     Work::Flush => {
                         out.push(Vec::new());
@@ -305,14 +327,16 @@ impl SessionStore {
                         events
                     }
                     Work::Group { write: w, fanout } => {
-                        let stored = ver
-                            .get(w.group_id.as_bytes())?
-                            .map(|v| u64_of(&v))
+                        let stored = written
+                            .get(w.group_id.as_str())
+                            .or_else(|| versions.get(&w.group_id))
+                            .copied()
                             .unwrap_or(0);
                         if stored >= w.version {
                             out.push(Vec::new());
                             continue;
                         }
+                        written.insert(&w.group_id, w.version);
                         ver.insert(w.group_id.as_bytes(), &w.version.to_be_bytes())?;
                         match &w.group {
                             Some(json) => groups.insert(w.group_id.as_bytes(), json.as_bytes())?,
@@ -341,11 +365,16 @@ impl SessionStore {
                 }
                 out.push(seqs);
             }
-            Ok::<_, ConflictableTransactionError<()>>((out, seq))
+            let written: Vec<(String, u64)> = written
+                .into_iter()
+                .map(|(g, v)| (g.to_owned(), v))
+                .collect();
+            Ok::<_, ConflictableTransactionError<()>>((out, seq, written))
         });
         match res {
-            Ok((out, after)) => {
+            Ok((out, after, written)) => {
                 *next = after;
+                versions.extend(written);
                 Ok(out)
             }
             Err(TransactionError::Storage(e)) => Err(e.into()),
@@ -585,4 +614,77 @@ fn seq_of(k: &[u8], tree: &'static str) -> StoreResult<u64> {
         });
     }
     Ok(u64_of(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(version: u64, subject: &str) -> Commit {
+        let work = Work::Group {
+            write: GroupWrite {
+                group_id: "g1@g.us".into(),
+                version,
+                group: Some(format!(r#"{{"subject":"{subject}"}}"#)),
+                invite_del: None,
+                invite_put: None,
+                events: vec![EventRecord {
+                    name: "group.v2.update".into(),
+                    group: Some("g1@g.us".into()),
+                    body: format!(r#"{{"id":"evt_{version}"}}"#),
+                }],
+            },
+            fanout: None,
+        };
+        let hook = EndpointFilter {
+            id: [1; 8],
+            url: "http://127.0.0.1:9/h".into(),
+            events: None,
+        };
+        Commit::new(work, &[hook], 1).expect("commit")
+    }
+
+    fn subject(store: &SessionStore) -> String {
+        let json = store.group("g1@g.us").expect("read").expect("stored");
+        String::from_utf8_lossy(&json).into_owned()
+    }
+
+    #[test]
+    fn a_write_at_or_below_the_stored_version_is_skipped_within_a_round_across_rounds_and_restarts()
+    {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SessionStore::open(dir.path()).expect("open");
+        let seqs = store
+            .commit_many(&[write(2, "two"), write(1, "one"), write(3, "three")])
+            .expect("round");
+        assert_eq!(
+            seqs,
+            [vec![1], Vec::<u64>::new(), vec![2]],
+            "the older change has no events"
+        );
+        assert!(subject(&store).contains("three"));
+        assert_eq!(
+            store.commit_many(&[write(3, "again")]).expect("round"),
+            [Vec::<u64>::new()]
+        );
+        assert_eq!(
+            store
+                .pending_jobs([1; 8], 0, u64::MAX, 10)
+                .expect("jobs")
+                .len(),
+            2,
+            "jobs only for the applied changes"
+        );
+        drop(store);
+        let store = SessionStore::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store.commit_many(&[write(3, "stale")]).expect("round"),
+            [Vec::<u64>::new()]
+        );
+        assert_eq!(
+            store.commit_many(&[write(4, "four")]).expect("round"),
+            [vec![3]]
+        );
+        assert!(subject(&store).contains("four"));
+    }
 }
