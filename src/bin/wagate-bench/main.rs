@@ -369,13 +369,20 @@ async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
     let turn = Duration::from_secs(plan.secs / rounds);
     let hooked = !hook_off();
     let (mut fig, mut ceil) = (Stats::default(), Stats::default());
+    let (mut gw_cpu, mut bench_cpu) = (0.0, 0.0);
+    let (mut fig_steal, mut ceil_steal) = (Steal::default(), Steal::default());
     for round in 0..rounds {
+        let (cpu0, bench0, steal0) = (gw.cpu_secs(), servers::cpu_secs("self"), Steal::now());
         fig.merge(load::closed_loop(plan.conns, turn, subject_op(&c, &gw.base, &ids)).await);
         // The deliveries of this round's changes must not run during the ceiling's turn.
         if hooked {
             recv.wait_count(fig.ok as u64, 120).await;
         }
+        gw_cpu += gw.cpu_secs() - cpu0;
+        bench_cpu += servers::cpu_secs("self") - bench0;
+        fig_steal.add(steal0, Steal::now());
         let (db, bytes) = (db.clone(), bytes.clone());
+        let steal0 = Steal::now();
         ceil.merge(
             load::closed_loop(plan.conns, turn, move |w, i| {
                 let db = db.clone();
@@ -393,7 +400,15 @@ async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
             })
             .await,
         );
+        ceil_steal.add(steal0, Steal::now());
     }
+    eprintln!(
+        "write: CPU per durable PUT, its delivery included: gateway {:.0} µs, bench (client and receiver) {:.0} µs; CPU steal {:.0} % during the figure, {:.0} % during the ceiling",
+        gw_cpu * 1e6 / fig.ok.max(1) as f64,
+        bench_cpu * 1e6 / fig.ok.max(1) as f64,
+        fig_steal.pct(),
+        ceil_steal.pct()
+    );
     drop(gw);
     let rows = against_ceiling(
         (
