@@ -32,11 +32,31 @@ pub struct Plan {
     pub next_due: Option<u64>,
 }
 
-/// The jobs a worker knows, by sequence number and by group.
+/// One group's jobs, and where its head waits to start (if it is not in flight).
+#[derive(Default)]
+struct GroupJobs {
+    seqs: BTreeSet<u64>,
+    /// The head's entry in `waiting` or `ready`, while the head is not in flight.
+    listed: Option<Listed>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    Waiting(u64, u64),
+    Ready(u64),
+}
+
+/// The jobs a worker knows, by sequence number and by group. The heads of the groups that
+/// are not in flight are kept sorted (by due time until due, then by sequence number), so
+/// that planning costs what it starts, not the number of groups.
 #[derive(Default)]
 pub struct Queue {
     jobs: BTreeMap<u64, Entry>,
-    groups: HashMap<GroupKey, BTreeSet<u64>>,
+    groups: HashMap<GroupKey, GroupJobs>,
+    /// (due, seq) of heads not yet due when last planned.
+    waiting: BTreeSet<(u64, u64)>,
+    /// Heads that are due, oldest first.
+    ready: BTreeSet<u64>,
     in_flight: usize,
 }
 
@@ -45,9 +65,11 @@ impl Queue {
         if self.jobs.contains_key(&seq) {
             return;
         }
+        let group = job.group.clone();
         self.groups
-            .entry(job.group.clone())
+            .entry(group.clone())
             .or_default()
+            .seqs
             .insert(seq);
         self.jobs.insert(
             seq,
@@ -56,6 +78,7 @@ impl Queue {
                 in_flight: false,
             },
         );
+        self.relist(&group);
     }
 
     pub fn remove(&mut self, seq: u64) -> Option<DeliveryJob> {
@@ -63,12 +86,10 @@ impl Queue {
         if e.in_flight {
             self.in_flight -= 1;
         }
-        if let Some(set) = self.groups.get_mut(&e.job.group) {
-            set.remove(&seq);
-            if set.is_empty() {
-                self.groups.remove(&e.job.group);
-            }
+        if let Some(g) = self.groups.get_mut(&e.job.group) {
+            g.seqs.remove(&seq);
         }
+        self.relist(&e.job.group);
         Some(e.job)
     }
 
@@ -84,18 +105,22 @@ impl Queue {
     pub fn job(&self, seq: u64) -> Option<&DeliveryJob> {
         self.jobs.get(&seq).map(|e| &e.job)
     }
+    /// For a job in flight (its due time is read again when it lands).
     pub fn job_mut(&mut self, seq: u64) -> Option<&mut DeliveryJob> {
         self.jobs.get_mut(&seq).map(|e| &mut e.job)
     }
 
     /// The attempt for `seq` ended without delivering: it waits for its next time again.
     pub fn landed(&mut self, seq: u64) {
-        if let Some(e) = self.jobs.get_mut(&seq) {
-            if e.in_flight {
-                e.in_flight = false;
-                self.in_flight -= 1;
-            }
+        let Some(e) = self.jobs.get_mut(&seq) else {
+            return;
+        };
+        if e.in_flight {
+            e.in_flight = false;
+            self.in_flight -= 1;
         }
+        let group = e.job.group.clone();
+        self.relist(&group);
     }
 
     /// The jobs not in flight, oldest first.
@@ -111,35 +136,67 @@ impl Queue {
     /// fewer than `max_in_flight` are out. A head that waits for a retry holds back only
     /// its own group.
     pub fn plan(&mut self, now_ms: u64, max_in_flight: usize) -> Plan {
-        let mut ready = Vec::new();
-        let mut next_due: Option<u64> = None;
-        for set in self.groups.values() {
-            let Some(e) = set.first().and_then(|h| self.jobs.get(h).map(|e| (*h, e))) else {
-                continue;
-            };
-            let (head, entry) = e;
-            if entry.in_flight {
-                continue;
+        while let Some(&(due, seq)) = self.waiting.first() {
+            if due > now_ms {
+                break;
             }
-            let due = entry.due();
-            if due <= now_ms {
-                ready.push(head);
-            } else {
-                next_due = Some(next_due.map_or(due, |n| n.min(due)));
+            self.waiting.remove(&(due, seq));
+            self.ready.insert(seq);
+            if let Some(g) = self.group_of(seq) {
+                g.listed = Some(Listed::Ready(seq));
             }
         }
-        ready.sort_unstable();
-        ready.truncate(max_in_flight.saturating_sub(self.in_flight));
-        for seq in &ready {
+        let free = max_in_flight.saturating_sub(self.in_flight);
+        let start: Vec<u64> = self.ready.iter().take(free).copied().collect();
+        for seq in &start {
+            self.ready.remove(seq);
+            if let Some(g) = self.group_of(*seq) {
+                g.listed = None;
+            }
             if let Some(e) = self.jobs.get_mut(seq) {
                 e.in_flight = true;
                 self.in_flight += 1;
             }
         }
         Plan {
-            start: ready,
-            next_due,
+            start,
+            next_due: self.waiting.first().map(|&(due, _)| due),
         }
+    }
+
+    fn group_of(&mut self, seq: u64) -> Option<&mut GroupJobs> {
+        let group = &self.jobs.get(&seq)?.job.group;
+        self.groups.get_mut(group)
+    }
+
+    /// Puts the group's head (which may have changed, or whose due time may have) where it
+    /// waits to start; a head in flight is not listed; an empty group is forgotten.
+    fn relist(&mut self, group: &GroupKey) {
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        match g.listed.take() {
+            Some(Listed::Waiting(due, seq)) => {
+                self.waiting.remove(&(due, seq));
+            }
+            Some(Listed::Ready(seq)) => {
+                self.ready.remove(&seq);
+            }
+            None => {}
+        }
+        let Some(&head) = g.seqs.first() else {
+            self.groups.remove(group);
+            return;
+        };
+        let Some(e) = self.jobs.get(&head) else {
+            return;
+        };
+        if e.in_flight {
+            return;
+        }
+        let due = e.due();
+        self.waiting.insert((due, head));
+        g.listed = Some(Listed::Waiting(due, head));
     }
 }
 
@@ -197,5 +254,42 @@ mod tests {
         assert_eq!(q.plan(0, 2).start, [1]);
         q.remove(2);
         assert_eq!(q.plan(0, 2).start, [3]);
+    }
+
+    #[test]
+    fn a_failed_head_waits_for_its_new_time_and_holds_back_only_its_group() {
+        let mut q = Queue::default();
+        q.insert(1, job("a", 0, 0));
+        q.insert(2, job("a", 0, 0));
+        q.insert(3, job("b", 0, 0));
+        assert_eq!(q.plan(1_000, 8).start, [1, 3]);
+        if let Some(j) = q.job_mut(1) {
+            j.attempts = 1;
+            j.next_attempt_at = 5_000;
+        }
+        q.landed(1);
+        let plan = q.plan(1_000, 8);
+        assert_eq!(plan.start, Vec::<u64>::new(), "2 waits behind 1, 3 is out");
+        assert_eq!(plan.next_due, Some(5_000));
+        q.remove(3);
+        q.insert(4, job("b", 0, 0));
+        assert_eq!(q.plan(1_000, 8).start, [4], "b goes on");
+        assert_eq!(q.plan(5_000, 8).start, [1]);
+        q.remove(1);
+        assert_eq!(q.plan(5_000, 8).start, [2]);
+        q.remove(2);
+        q.remove(4);
+        assert!(q.is_empty());
+        assert_eq!(q.plan(9_000, 8), Plan::default());
+    }
+
+    #[test]
+    fn a_job_put_back_ahead_of_its_group_becomes_the_head() {
+        let mut q = Queue::default();
+        q.insert(5, job("a", 0, 0));
+        q.insert(2, job("a", 0, 0));
+        assert_eq!(q.plan(0, 8).start, [2]);
+        q.remove(2);
+        assert_eq!(q.plan(0, 8).start, [5]);
     }
 }
