@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -212,27 +212,22 @@ pub fn app(state: AppState) -> Router {
 
 const OPEN_PATHS: &[&str] = &["/ping"];
 
-async fn require_key(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    req: Request,
-    next: Next,
-) -> Response {
-    if OPEN_PATHS.contains(&uri.path()) {
+async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if OPEN_PATHS.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    // Percent-decoded, so a key with reserved characters works when a client URL-encodes it.
-    let from_query = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
-        .ok()
-        .and_then(|q| {
-            q.0.into_iter()
-                .find_map(|(k, v)| (k == "x-api-key").then(|| v.into_bytes()))
-        });
-    let given = headers
-        .get("x-api-key")
-        .map(|v| v.as_bytes().to_vec())
-        .or(from_query);
+    // Read from the request in place: the HeaderMap and Uri extractors would clone both for
+    // every request.
+    let given = match req.headers().get("x-api-key") {
+        Some(v) => Some(v.as_bytes().to_vec()),
+        // Percent-decoded, so a key with reserved characters works when a client URL-encodes it.
+        None => axum::extract::Query::<Vec<(String, String)>>::try_from_uri(req.uri())
+            .ok()
+            .and_then(|q| {
+                q.0.into_iter()
+                    .find_map(|(k, v)| (k == "x-api-key").then(|| v.into_bytes()))
+            }),
+    };
     if state.auth.allows(given.as_deref()) {
         next.run(req).await
     } else {
