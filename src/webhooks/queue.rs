@@ -40,7 +40,7 @@ struct GroupJobs {
     listed: Option<Listed>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Where a group's head is listed: waiting for its due time (due, seq), or ready (seq).
 enum Listed {
     Waiting(u64, u64),
     Ready(u64),

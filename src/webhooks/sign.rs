@@ -9,8 +9,18 @@ use crate::sessions::config::WebhookConfig;
 
 /// WAHA's `X-Webhook-Hmac`: lowercase hex HMAC-SHA512 of the exact body, keyed by the key's bytes.
 pub fn waha_hmac(key: &str, body: &[u8]) -> String {
+    waha_sign(&waha_mac(key), body)
+}
+
+/// The WAHA HMAC keyed by `key`.
+fn waha_mac(key: &str) -> Hmac<Sha512> {
     // HMAC takes keys of any length, so this cannot fail.
-    let mut mac = Hmac::<Sha512>::new_from_slice(key.as_bytes()).unwrap_or_else(|_| unreachable!());
+    Hmac::<Sha512>::new_from_slice(key.as_bytes()).unwrap_or_else(|_| unreachable!())
+}
+
+/// `X-Webhook-Hmac` of `body` with an already keyed HMAC.
+fn waha_sign(mac: &Hmac<Sha512>, body: &[u8]) -> String {
+    let mut mac = mac.clone();
     mac.update(body);
     hex(&mac.finalize().into_bytes())
 }
@@ -35,9 +45,23 @@ pub fn standard_key(key: &str) -> Vec<u8> {
 
 /// Standard Webhooks `webhook-signature`: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`.
 pub fn standard_signature(key: &str, id: &str, timestamp_s: u64, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(&standard_key(key)).unwrap_or_else(|_| unreachable!());
-    standard_message(&mut mac, id, timestamp_s, body);
+    standard_sign(&standard_mac(key), id, timestamp_s, body)
+}
+
+/// The Standard Webhooks HMAC keyed by `key`'s secret.
+fn standard_mac(key: &str) -> Hmac<Sha256> {
+    // HMAC takes keys of any length, so this cannot fail.
+    Hmac::<Sha256>::new_from_slice(&standard_key(key)).unwrap_or_else(|_| unreachable!())
+}
+
+/// `webhook-signature` of `id.timestamp.body` with an already keyed HMAC.
+fn standard_sign(mac: &Hmac<Sha256>, id: &str, timestamp_s: u64, body: &[u8]) -> String {
+    let mut mac = mac.clone();
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp_s.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
     format!(
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
@@ -72,15 +96,7 @@ impl Prepared {
             .hmac
             .as_ref()
             .and_then(|h| h.key.as_deref())
-            .map(|key| {
-                // HMAC takes keys of any length, so these cannot fail.
-                (
-                    Hmac::<Sha512>::new_from_slice(key.as_bytes())
-                        .unwrap_or_else(|_| unreachable!()),
-                    Hmac::<Sha256>::new_from_slice(&standard_key(key))
-                        .unwrap_or_else(|_| unreachable!()),
-                )
-            });
+            .map(|key| (waha_mac(key), standard_mac(key)));
         Self {
             url: reqwest::Url::parse(&config.url).ok(),
             config,
@@ -88,15 +104,6 @@ impl Prepared {
             keys,
         }
     }
-}
-
-/// What Standard Webhooks signs: `id.timestamp.body`.
-fn standard_message(mac: &mut Hmac<Sha256>, id: &str, timestamp_s: u64, body: &[u8]) {
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp_s.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
 }
 
 /// Every header of one attempt: the custom headers, then ours (content type, ids, signatures),
@@ -122,9 +129,7 @@ pub fn headers(
     }
     out.insert(TIMESTAMP, HeaderValue::from(event_timestamp_ms));
     if let Some((waha, standard)) = &hook.keys {
-        let mut mac = waha.clone();
-        mac.update(body);
-        if let Ok(v) = HeaderValue::try_from(hex(&mac.finalize().into_bytes())) {
+        if let Ok(v) = HeaderValue::try_from(waha_sign(waha, body)) {
             out.insert(HMAC, v);
         }
         out.insert(HMAC_ALGORITHM, HeaderValue::from_static("sha512"));
@@ -132,13 +137,7 @@ pub fn headers(
             out.insert(WEBHOOK_ID, id);
         }
         out.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(now_s));
-        let mut mac = standard.clone();
-        standard_message(&mut mac, event_id, now_s, body);
-        let sig = format!(
-            "v1,{}",
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-        );
-        if let Ok(v) = HeaderValue::try_from(sig) {
+        if let Ok(v) = HeaderValue::try_from(standard_sign(standard, event_id, now_s, body)) {
             out.insert(WEBHOOK_SIGNATURE, v);
         }
     }

@@ -87,15 +87,19 @@ fn row(
     }
 }
 
-/// CPU time the hypervisor gave to others (`steal` in `/proc/stat`), summed over windows.
+/// What the machine did over measured windows: CPU seconds of the gateway and of this process,
+/// and the CPU time the hypervisor gave to others (`steal` in `/proc/stat`) out of the total.
 #[derive(Default, Clone, Copy)]
-struct Steal {
+struct Usage {
+    gateway: f64,
+    bench: f64,
     steal: f64,
     total: f64,
 }
 
-impl Steal {
-    fn now() -> Self {
+impl Usage {
+    /// The counters now; the gateway's stays 0 without `gw`.
+    fn now(gw: Option<&servers::Proc>) -> Self {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
         let f: Vec<f64> = stat
             .lines()
@@ -105,16 +109,22 @@ impl Steal {
             .skip(1)
             .filter_map(|v| v.parse().ok())
             .collect();
-        Steal {
+        Usage {
+            gateway: gw.map_or(0.0, servers::Proc::cpu_secs),
+            bench: servers::cpu_secs("self"),
             steal: f.get(7).copied().unwrap_or(0.0),
             total: f.iter().take(8).sum(),
         }
     }
-    fn add(&mut self, from: Steal, to: Steal) {
+    /// Adds the window from `from` (taken with the same `gw`) to now.
+    fn add_since(&mut self, gw: Option<&servers::Proc>, from: Usage) {
+        let to = Usage::now(gw);
+        self.gateway += to.gateway - from.gateway;
+        self.bench += to.bench - from.bench;
         self.steal += to.steal - from.steal;
         self.total += to.total - from.total;
     }
-    fn pct(&self) -> f64 {
+    fn steal_pct(&self) -> f64 {
         if self.total > 0.0 {
             100.0 * self.steal / self.total
         } else {
@@ -369,20 +379,17 @@ async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
     let turn = Duration::from_secs(plan.secs / rounds);
     let hooked = !hook_off();
     let (mut fig, mut ceil) = (Stats::default(), Stats::default());
-    let (mut gw_cpu, mut bench_cpu) = (0.0, 0.0);
-    let (mut fig_steal, mut ceil_steal) = (Steal::default(), Steal::default());
+    let (mut fig_use, mut ceil_use) = (Usage::default(), Usage::default());
     for round in 0..rounds {
-        let (cpu0, bench0, steal0) = (gw.cpu_secs(), servers::cpu_secs("self"), Steal::now());
+        let from = Usage::now(Some(&gw));
         fig.merge(load::closed_loop(plan.conns, turn, subject_op(&c, &gw.base, &ids)).await);
         // The deliveries of this round's changes must not run during the ceiling's turn.
         if hooked {
             recv.wait_count(fig.ok as u64, 120).await;
         }
-        gw_cpu += gw.cpu_secs() - cpu0;
-        bench_cpu += servers::cpu_secs("self") - bench0;
-        fig_steal.add(steal0, Steal::now());
+        fig_use.add_since(Some(&gw), from);
         let (db, bytes) = (db.clone(), bytes.clone());
-        let steal0 = Steal::now();
+        let from = Usage::now(None);
         ceil.merge(
             load::closed_loop(plan.conns, turn, move |w, i| {
                 let db = db.clone();
@@ -400,14 +407,14 @@ async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
             })
             .await,
         );
-        ceil_steal.add(steal0, Steal::now());
+        ceil_use.add_since(None, from);
     }
     eprintln!(
         "write: CPU per durable PUT, its delivery included: gateway {:.0} µs, bench (client and receiver) {:.0} µs; CPU steal {:.0} % during the figure, {:.0} % during the ceiling",
-        gw_cpu * 1e6 / fig.ok.max(1) as f64,
-        bench_cpu * 1e6 / fig.ok.max(1) as f64,
-        fig_steal.pct(),
-        ceil_steal.pct()
+        fig_use.gateway * 1e6 / fig.ok.max(1) as f64,
+        fig_use.bench * 1e6 / fig.ok.max(1) as f64,
+        fig_use.steal_pct(),
+        ceil_use.steal_pct()
     );
     drop(gw);
     let rows = against_ceiling(
@@ -481,8 +488,7 @@ async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
     let turns = plan.secs.clamp(1, 5);
     let per_turn = plan.backlog / 5 / turns;
     let (mut made, mut delivered, mut drain_secs) = (0, true, 0.0);
-    let (mut gw_cpu, mut recv_cpu) = (0.0, 0.0);
-    let (mut fig_steal, mut ceil_steal) = (Steal::default(), Steal::default());
+    let (mut fig_use, mut ceil_use) = (Usage::default(), Usage::default());
     let mut ceil = Stats::default();
     let op = Arc::new(subject_op(&c, &gw.base, &ids));
     for turn in 0..turns {
@@ -491,12 +497,10 @@ async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
         let n = make_changes(&op, turn * per_turn..(turn + 1) * per_turn, plan.conns).await;
         made += n;
         let start = Instant::now();
-        let (cpu0, bench0, steal0) = (gw.cpu_secs(), servers::cpu_secs("self"), Steal::now());
+        let from = Usage::now(Some(&gw));
         recv.release();
         delivered &= recv.wait_count(before + n, 300).await;
-        gw_cpu += gw.cpu_secs() - cpu0;
-        recv_cpu += servers::cpu_secs("self") - bench0;
-        fig_steal.add(steal0, Steal::now());
+        fig_use.add_since(Some(&gw), from);
         drain_secs += recv
             .last_at()
             .map(|t| t.duration_since(start).as_secs_f64())
@@ -505,16 +509,18 @@ async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
             let body = recv.last_body().ok_or("the receiver got no event")?;
             std::fs::write(&body_file, &body).map_err(|e| e.to_string())?;
         }
-        let steal0 = Steal::now();
+        let from = Usage::now(None);
         ceil.merge(servers::run_post_loop(&recv.url, &body_file, CONCURRENCY, 2).await?);
-        ceil_steal.add(steal0, Steal::now());
+        ceil_use.add_since(None, from);
     }
     let rate = made as f64 / drain_secs;
     eprintln!(
-        "webhook drain: {made} events in {drain_secs:.2} s ({turns} turns); CPU gateway {gw_cpu:.2} s ({:.0} µs/event), bench (receiver) {recv_cpu:.2} s; CPU steal {:.0} % during the drains, {:.0} % during the ceiling",
-        gw_cpu * 1e6 / made.max(1) as f64,
-        fig_steal.pct(),
-        ceil_steal.pct()
+        "webhook drain: {made} events in {drain_secs:.2} s ({turns} turns); CPU gateway {:.2} s ({:.0} µs/event), bench (receiver) {:.2} s; CPU steal {:.0} % during the drains, {:.0} % during the ceiling",
+        fig_use.gateway,
+        fig_use.gateway * 1e6 / made.max(1) as f64,
+        fig_use.bench,
+        fig_use.steal_pct(),
+        ceil_use.steal_pct()
     );
     recv.take_latencies();
     let mut r = row(
