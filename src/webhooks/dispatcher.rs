@@ -159,12 +159,21 @@ impl Worker {
     /// The thin loop: steps until told to stop; a store error resets the worker to what the
     /// store holds (in-flight attempts are dropped and will be sent again: at-least-once).
     pub async fn run(mut self) {
+        // A storage fault is logged once per episode (the store logs it too), not every second.
+        let mut faulted = false;
         loop {
             match self.step().await {
-                Ok(Step::Continue) => {}
+                Ok(Step::Continue) => faulted = false,
                 Ok(Step::Stop) => break,
                 Err(e) => {
-                    tracing::error!(session = %self.name, "webhook worker: {e}; reloading in 1 s");
+                    match e.fault() {
+                        Some(_) if faulted => {}
+                        Some(_) => {
+                            faulted = true;
+                            tracing::warn!(session = %self.name, "webhook worker paused by a storage fault: {e}; retrying every second");
+                        }
+                        None => tracing::error!(session = %self.name, "webhook worker: {e}; reloading in 1 s"),
+                    }
                     self.in_flight.abort_all();
                     self.in_flight = JoinSet::new();
                     self.tasks.clear();
