@@ -20,9 +20,10 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::oneshot;
 
+use super::fault::Undo;
 use super::recover::RETRY_EVERY;
 use super::work::{Applied, Commit};
-use super::write::RoundWrites;
+use super::write::{RoundWrites, WriteFailed};
 use super::{SessionStore, StoreError, StoreResult};
 
 /// The most changes one round takes, so that one round's answer is not held back too long.
@@ -158,10 +159,14 @@ fn round(jobs: Vec<Job>) -> Vec<Weak<SessionStore>> {
         parts[i].commits.push(job.commit);
         parts[i].replies.push(job.reply);
     }
-    let written: Vec<StoreResult<RoundWrites>> = parts
+    let written: Vec<Result<RoundWrites, WriteFailed>> = parts
         .iter()
         .map(|p| {
-            p.store.recover()?;
+            p.store.recover().map_err(|error| WriteFailed {
+                error,
+                round: 0,
+                undo: Undo::default(),
+            })?;
             p.store.write_round(&p.commits)
         })
         .collect();
@@ -174,11 +179,11 @@ fn round(jobs: Vec<Job>) -> Vec<Weak<SessionStore>> {
                 store.round_durable(&w);
                 Ok(w.applied)
             }
-            (Ok(w), Err(e)) => Err(store.round_failed(&e, Some(w))),
-            (Err(e), _) if e.fault().is_some() && !store.is_failed() => {
-                Err(store.round_failed(&e, None))
+            (Ok(w), Err(e)) => Err(store.round_failed(&e, w.round, w.undo)),
+            (Err(f), _) if f.error.fault().is_some() && !store.is_failed() => {
+                Err(store.round_failed(&f.error, f.round, f.undo))
             }
-            (Err(e), _) => Err(e),
+            (Err(f), _) => Err(f.error),
         };
         if store.is_failed() {
             failed.push(Arc::downgrade(&store));
@@ -192,7 +197,7 @@ fn round(jobs: Vec<Job>) -> Vec<Weak<SessionStore>> {
 }
 
 /// Flushes every store whose transaction was written, in parallel; one result per part.
-fn flush_all(parts: &[Part], written: &[StoreResult<RoundWrites>]) -> Vec<StoreResult<()>> {
+fn flush_all(parts: &[Part], written: &[Result<RoundWrites, WriteFailed>]) -> Vec<StoreResult<()>> {
     let to_flush: Vec<usize> = (0..parts.len()).filter(|&i| written[i].is_ok()).collect();
     let mut flushed: HashMap<usize, StoreResult<()>> = HashMap::new();
     if to_flush.len() == 1 {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::fault::{FaultKind, Undo};
 use super::trees::{TreeId, Trees};
-use super::write::{apply_undo, RoundWrites};
+use super::write::apply_undo;
 use super::{counters, u64_of, SessionStore, StoreError, StoreResult, ROUND_KEY};
 
 /// How often a failed store tries to recover (the committer also tries when a write comes).
@@ -53,13 +53,8 @@ impl SessionStore {
 
     /// A round's commit or flush failed with `error`: the store takes no writes until it has
     /// recovered, and reads see the state before the round.
-    pub(super) fn round_failed(&self, error: &StoreError, w: Option<RoundWrites>) -> StoreError {
+    pub(super) fn round_failed(&self, error: &StoreError, round: u64, undo: Undo) -> StoreError {
         let kind = error.fault().unwrap_or(FaultKind::Io);
-        let (round, undo) = match w {
-            Some(w) => (w.round, w.undo),
-            // The transaction itself failed: sled applied nothing of it.
-            None => (0, Undo::default()),
-        };
         tracing::error!(store = %self.path.display(), ?kind, "a commit round failed: {error}; writes are refused until the store recovers");
         // Taken back in memory now if sled still takes writes; else reads go through the overlay.
         let undone = self.trees().and_then(|t| apply_undo(&t, &undo)).is_ok();

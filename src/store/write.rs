@@ -1,6 +1,7 @@
 //! Writing a round: every change queued for one store in ONE sled transaction, recording the
 //! value each write replaced, so that a round whose flush fails can be taken back (`fault.rs`).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
@@ -15,6 +16,15 @@ use super::trees::{TreeId, Trees};
 use super::work::{Applied, Commit, GroupWrite, Work};
 use super::{delivery_key, SessionStore, StoreError, StoreResult, GROUP_COUNT_KEY, ROUND_KEY};
 use super::{u64_of, SESSION_KEY};
+
+/// A round whose transaction failed in sled, with what it may have overwritten.
+#[derive(Debug)]
+pub struct WriteFailed {
+    pub error: StoreError,
+    /// The round's number, or 0 when it never reached sled.
+    pub round: u64,
+    pub undo: Undo,
+}
 
 /// One store's share of a round, written but not yet known durable.
 #[derive(Debug)]
@@ -77,29 +87,83 @@ impl SessionStore {
     /// Commits several changes in ONE transaction, in order, without a flush, and takes them as
     /// durable (for tests that seed a store; the committer flushes between the two).
     pub fn commit_many(&self, items: &[Commit]) -> StoreResult<Vec<Applied>> {
-        let w = self.write_round(items)?;
+        let w = self.write_round(items).map_err(|f| f.error)?;
         self.round_durable(&w);
         Ok(w.applied)
     }
 
     /// Writes a round's changes in one transaction; they are visible but not yet durable.
-    pub(super) fn write_round(&self, items: &[Commit]) -> StoreResult<RoundWrites> {
-        let t = self.trees()?;
+    pub(super) fn write_round(&self, items: &[Commit]) -> Result<RoundWrites, WriteFailed> {
+        let failed = |error| WriteFailed {
+            error,
+            round: 0,
+            undo: Undo::default(),
+        };
+        let t = self.trees().map_err(failed)?;
         if items.iter().all(|i| matches!(i.work, Work::Flush)) {
-            // Nothing to write; the flush covers what was written outside the committer.
-            return Ok(RoundWrites {
-                applied: vec![Applied::default(); items.len()],
-                undo: Undo::default(),
-                round: self.round.load(Ordering::Acquire),
-                groups: self.group_count.load(Ordering::Acquire),
-                requeued: 0,
-                last_seq: self
-                    .next_seq
-                    .lock()
-                    .map_err(|_| StoreError::Poisoned)?
-                    .saturating_sub(1),
-            });
+            return self.flush_only(items.len()).map_err(failed);
         }
+        let mut versions = self.versions_of(&t, items).map_err(failed)?;
+        let mut next = self
+            .next_seq
+            .lock()
+            .map_err(|_| failed(StoreError::Poisoned))?;
+        let round = self.round.load(Ordering::Acquire) + 1;
+        let start = RoundStart {
+            seq: *next,
+            groups: self.group_count.load(Ordering::Acquire),
+            round,
+        };
+        // The before-images leave the transaction here, so that a commit that fails in sled
+        // still hands them to `round_failed` (restoring values never overwritten is harmless).
+        let undo = RefCell::new(Vec::new());
+        let res = t.all[..].transaction(|view| transaction(view, items, &start, &versions, &undo));
+        let undo = Undo {
+            writes: undo.into_inner(),
+        };
+        match res {
+            Ok((applied, counts, written)) => {
+                *next = counts.seq;
+                versions.extend(written);
+                self.round.store(round, Ordering::Release);
+                Ok(RoundWrites {
+                    applied,
+                    undo,
+                    round,
+                    groups: counts.groups,
+                    requeued: counts.requeued,
+                    last_seq: counts.seq - 1,
+                })
+            }
+            Err(TransactionError::Storage(e)) => Err(WriteFailed {
+                error: e.into(),
+                round,
+                undo,
+            }),
+            Err(TransactionError::Abort(())) => Err(failed(StoreError::Poisoned)),
+        }
+    }
+
+    /// A round of flushes only: nothing to write, the flush covers what was written outside
+    /// the committer.
+    fn flush_only(&self, n: usize) -> StoreResult<RoundWrites> {
+        let next = *self.next_seq.lock().map_err(|_| StoreError::Poisoned)?;
+        Ok(RoundWrites {
+            applied: vec![Applied::default(); n],
+            undo: Undo::default(),
+            round: self.round.load(Ordering::Acquire),
+            groups: self.group_count.load(Ordering::Acquire),
+            requeued: 0,
+            last_seq: next.saturating_sub(1),
+        })
+    }
+
+    /// The committer's cache of stored versions, filled for the groups `items` write.
+    fn versions_of(
+        &self,
+        t: &Trees,
+        items: &[Commit],
+    ) -> StoreResult<std::sync::MutexGuard<'_, HashMap<String, u64>>> {
         let mut versions = self
             .version_cache
             .lock()
@@ -115,62 +179,7 @@ impl SessionStore {
                 }
             }
         }
-        let mut next = self.next_seq.lock().map_err(|_| StoreError::Poisoned)?;
-        let round = self.round.load(Ordering::Acquire) + 1;
-        let groups = self.group_count.load(Ordering::Acquire);
-        let res = t.all[..].transaction(|view| {
-            let mut tx = Tx {
-                t: view,
-                undo: Vec::new(),
-            };
-            let mut st = RoundState {
-                seq: *next,
-                groups,
-                requeued: 0,
-                stored: &versions,
-                written: HashMap::new(),
-            };
-            let mut applied = Vec::with_capacity(items.len());
-            for item in items {
-                applied.push(apply(&mut tx, &mut st, item)?);
-            }
-            tx.insert(TreeId::Meta, ROUND_KEY, &round.to_be_bytes())?;
-            tx.insert(TreeId::Meta, GROUP_COUNT_KEY, &st.groups.to_be_bytes())?;
-            let RoundState {
-                seq,
-                groups,
-                requeued,
-                written,
-                ..
-            } = st;
-            Ok((
-                applied,
-                tx.undo,
-                Counts {
-                    seq,
-                    groups,
-                    requeued,
-                },
-                written,
-            ))
-        });
-        match res {
-            Ok((applied, undo, st, written)) => {
-                *next = st.seq;
-                versions.extend(written);
-                self.round.store(round, Ordering::Release);
-                Ok(RoundWrites {
-                    applied,
-                    undo: Undo { writes: undo },
-                    round,
-                    groups: st.groups,
-                    requeued: st.requeued,
-                    last_seq: st.seq - 1,
-                })
-            }
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => Err(StoreError::Poisoned),
-        }
+        Ok(versions)
     }
 
     /// After a round's flush succeeded: its events may be listed and delivered.
@@ -181,6 +190,52 @@ impl SessionStore {
             self.requeues.fetch_add(w.requeued, Ordering::SeqCst);
         }
     }
+}
+
+/// Where a round's transaction starts.
+struct RoundStart {
+    seq: u64,
+    groups: u64,
+    round: u64,
+}
+
+type Written = (Vec<Applied>, Counts, HashMap<String, u64>);
+
+/// The body of a round's transaction (sled may run it more than once).
+fn transaction(
+    view: &[TransactionalTree],
+    items: &[Commit],
+    start: &RoundStart,
+    stored: &HashMap<String, u64>,
+    undo: &RefCell<Vec<(TreeId, IVec, Option<IVec>)>>,
+) -> TxResult<Written> {
+    let mut tx = Tx {
+        t: view,
+        undo: Vec::new(),
+    };
+    let mut st = RoundState {
+        seq: start.seq,
+        groups: start.groups,
+        requeued: 0,
+        stored,
+        written: HashMap::new(),
+    };
+    let mut applied = Vec::with_capacity(items.len());
+    let result = (|| {
+        for item in items {
+            applied.push(apply(&mut tx, &mut st, item)?);
+        }
+        tx.insert(TreeId::Meta, ROUND_KEY, &start.round.to_be_bytes())?;
+        tx.insert(TreeId::Meta, GROUP_COUNT_KEY, &st.groups.to_be_bytes())
+    })();
+    *undo.borrow_mut() = std::mem::take(&mut tx.undo);
+    result?;
+    let counts = Counts {
+        seq: st.seq,
+        groups: st.groups,
+        requeued: st.requeued,
+    };
+    Ok((applied, counts, st.written))
 }
 
 /// Writes one change of a round.

@@ -172,7 +172,9 @@ impl Worker {
                             faulted = true;
                             tracing::warn!(session = %self.name, "webhook worker paused by a storage fault: {e}; retrying every second");
                         }
-                        None => tracing::error!(session = %self.name, "webhook worker: {e}; reloading in 1 s"),
+                        None => {
+                            tracing::error!(session = %self.name, "webhook worker: {e}; reloading in 1 s")
+                        }
                     }
                     self.in_flight.abort_all();
                     self.in_flight = JoinSet::new();
