@@ -407,9 +407,10 @@ impl Registry {
     pub async fn create(
         &self,
         name: SessionName,
-        config: SessionConfig,
+        mut config: SessionConfig,
         start: bool,
     ) -> ApiResult<Arc<Session>> {
+        config.keep_secrets(None)?;
         let me_id = config.validate()?;
         let _guard = self.lifecycle.lock().await;
         if self.get(&name).is_some() {
@@ -456,12 +457,14 @@ impl Registry {
     pub async fn update_config(
         &self,
         name: &SessionName,
-        config: SessionConfig,
+        mut config: SessionConfig,
     ) -> ApiResult<Arc<Session>> {
         let me_id = config.validate()?;
         let _guard = self.lifecycle.lock().await;
         let session = self.get(name).ok_or_else(|| session_404(name))?;
         let mut rec = SessionRecord::clone(&session.record());
+        // Under the lock: the secrets kept are those of the config this one replaces.
+        config.keep_secrets(Some(&rec.config))?;
         let old_me = session.me_id();
         rec.me = Self::me_for(name, &config, me_id);
         self.check_me_free(&rec.me.id, name)?;

@@ -57,10 +57,11 @@ impl Transport for HttpTransport {
         let client = self.client.clone();
         let timeout = self.timeout;
         Box::pin(async move {
-            let mut request = reqwest::Request::new(reqwest::Method::POST, req.url);
-            *request.headers_mut() = req.headers;
-            *request.body_mut() = Some(req.body.into());
-            match client.execute(request).await {
+            // The builder moves a URL's user-info into a (sensitive) Basic `Authorization`, as
+            // WAHA's HTTP client does: left in the URL, it was not sent at all, and it showed in
+            // the connection pool's debug log. A custom `Authorization` header still wins.
+            let request = client.post(req.url).headers(req.headers).body(req.body);
+            match request.send().await {
                 Ok(resp) if resp.status().is_success() => Answer::Delivered,
                 Ok(resp) => Answer::Failed {
                     error: format!("HTTP {}", resp.status().as_u16()),
@@ -79,15 +80,23 @@ impl Transport for HttpTransport {
     }
 }
 
-/// The URL for logs: a password in it is masked.
+/// A webhook URL as logs and answers show it: `scheme://host[:port]/path`, then `?…` when it
+/// had a query. User-info, query and fragment are where receivers put tokens and passwords;
+/// none of them is shown. A URL that does not parse is not shown at all.
 pub fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return "(a URL that does not parse)".to_owned();
+    };
+    let mut out = format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default());
+    if let Some(port) = u.port() {
+        out.push(':');
+        out.push_str(&port.to_string());
     }
+    out.push_str(u.path());
+    if u.query().is_some() {
+        out.push_str("?…");
+    }
+    out
 }
 
 /// A short reason without the URL (logged next to it anyway) and with the root cause.
@@ -118,11 +127,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_password_in_a_webhook_url_is_masked_in_logs() {
+    fn a_webhook_url_is_shown_without_user_info_query_or_fragment() {
         assert_eq!(
-            redact("https://user:s3cret@example.com/hook?x=1"),
-            "https://user:***@example.com/hook?x=1"
+            redact("https://user:s3cret@example.com/hook?token=abc&x=1#frag"),
+            "https://example.com/hook?…"
         );
-        assert_eq!(redact("http://example.com/h"), "http://example.com/h");
+        assert_eq!(
+            redact("https://user@example.com:8443/h"),
+            "https://example.com:8443/h"
+        );
+        assert_eq!(redact("http://[::1]:9000/a/b?"), "http://[::1]:9000/a/b?…");
+        assert_eq!(redact("http://example.com/h#x"), "http://example.com/h");
+        assert_eq!(redact("http://example.com"), "http://example.com/");
+        assert_eq!(
+            redact("http://u:p@exa mple/?k=v"),
+            "(a URL that does not parse)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_describes_its_cause_without_the_url() {
+        // A port nobody listens on: bound, then closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let url = format!("http://hookuser:Pa55word@127.0.0.1:{port}/hook?token=T0ken#frag");
+        let transport = HttpTransport::new(Duration::from_secs(2)).expect("client");
+        let answer = transport
+            .send(Request {
+                url: reqwest::Url::parse(&url).expect("url"),
+                headers: HeaderMap::new(),
+                body: b"{}".to_vec(),
+            })
+            .await;
+        let Answer::Failed { error, .. } = answer else {
+            panic!("a closed port cannot accept: {answer:?}");
+        };
+        assert!(error.starts_with("connection failed"), "{error}");
+        for secret in ["hookuser", "Pa55word", "T0ken", "127.0.0.1", "/hook"] {
+            assert!(!error.contains(secret), "{secret} in {error:?}");
+        }
     }
 }
