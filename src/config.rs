@@ -34,7 +34,7 @@ pub struct Config {
     /// `worker.id` in server answers and webhooks; default the host name.
     #[arg(long, env = "WAGATE_WORKER_ID")]
     pub worker_id: Option<String>,
-    /// Webhook request timeout, seconds.
+    /// Bound on a whole webhook attempt (connect, headers, body), seconds.
     #[arg(long, env = "WAGATE_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
     pub webhook_timeout_seconds: u64,
     /// Requests in flight per webhook endpoint (never two for one group).

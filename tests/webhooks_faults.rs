@@ -1,6 +1,6 @@
-//! Contract §4's webhook rows from outside: a receiver's `Retry-After` far in the future or
-//! unparsable never parks a delivery beyond a day, and small answer bodies let the gateway
-//! keep its connection to the receiver.
+//! Contract §4's webhook rows from outside, in process: a receiver's `Retry-After` far in the
+//! future or unparsable never parks a delivery beyond a day, and answer bodies within the 64 KiB
+//! the gateway reads let it keep its connection to the receiver.
 
 mod common;
 
@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
+use common::raw::{raw_receiver, Reply};
 use common::{gateway, wait_for, Gateway};
 use serde_json::{json, Value};
 
@@ -107,4 +108,43 @@ async fn a_retry_after_far_in_the_future_or_unparsable_never_parks_a_delivery_be
     );
     assert_eq!(count.load(Ordering::SeqCst), 3);
     assert_eq!(d["lastError"], "HTTP 503");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answer_bodies_up_to_64_kib_are_read_to_their_end_so_one_connection_carries_every_delivery()
+{
+    let gw = gateway().await;
+    // 40 KiB: more than arrives with the headers, so only reading it frees the connection.
+    let mut rx = raw_receiver(|_| Reply::Full {
+        status: 200,
+        headers: Vec::new(),
+        body: vec![b' '; 40 * 1024],
+    })
+    .await;
+    gw.session(
+        "reuse",
+        None,
+        Some(json!([{"url": rx.url, "events": ["group.v2.join", "group.v2.update"]}])),
+    )
+    .await;
+    let gid = gw.group("reuse", "Reuse", &[FRIEND]).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for i in 0..5 {
+        rx.next(5).await;
+        wait_for(5, "the delivery to be recorded", || async {
+            pending(&gw, "reuse").await.is_empty()
+        })
+        .await;
+        let (status, body) = gw
+            .put(
+                &format!("/api/reuse/groups/{gid}/subject"),
+                json!({"subject": format!("s{i}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    rx.next(5).await;
+    assert_eq!(rx.connections.load(Ordering::SeqCst), 1);
 }

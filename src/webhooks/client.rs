@@ -35,6 +35,10 @@ pub trait Transport: Send + Sync + 'static {
     fn send(&self, req: Request) -> AnswerFuture;
 }
 
+/// At most this much of an answer's body is read: a body read to its end lets the connection
+/// go back to the pool; a larger one is dropped with its connection.
+pub const MAX_BODY: u64 = 64 * 1024;
+
 /// The real transport: one client (one connection pool) for every webhook of the gateway.
 pub struct HttpTransport {
     client: reqwest::Client,
@@ -44,7 +48,6 @@ pub struct HttpTransport {
 impl HttpTransport {
     pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
-            .timeout(timeout)
             // A redirected POST would silently turn into a GET: a 3xx is a failure to retry.
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
@@ -57,27 +60,65 @@ impl Transport for HttpTransport {
         let client = self.client.clone();
         let timeout = self.timeout;
         Box::pin(async move {
+            // One deadline for the whole attempt: connect, headers and body. A receiver that
+            // trickles or never finishes must not hold a delivery slot longer than that.
+            let deadline = tokio::time::Instant::now() + timeout;
             // The builder moves a URL's user-info into a (sensitive) Basic `Authorization`, as
             // WAHA's HTTP client does: left in the URL, it was not sent at all, and it showed in
             // the connection pool's debug log. A custom `Authorization` header still wins.
             let request = client.post(req.url).headers(req.headers).body(req.body);
-            match request.send().await {
-                Ok(resp) if resp.status().is_success() => Answer::Delivered,
-                Ok(resp) => Answer::Failed {
+            let resp = match tokio::time::timeout_at(deadline, request.send()).await {
+                Ok(Ok(resp)) => resp,
+                Ok(Err(e)) => {
+                    return Answer::Failed {
+                        error: describe(&e, timeout),
+                        retry_after: None,
+                    }
+                }
+                Err(_) => {
+                    return Answer::Failed {
+                        error: timed_out(timeout),
+                        retry_after: None,
+                    }
+                }
+            };
+            // The status decides; the body carries nothing we use. A 2xx whose body is cut
+            // short by the deadline is still delivered: the receiver has said it took the event.
+            let answer = if resp.status().is_success() {
+                Answer::Delivered
+            } else {
+                Answer::Failed {
                     error: format!("HTTP {}", resp.status().as_u16()),
                     retry_after: resp
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned),
-                },
-                Err(e) => Answer::Failed {
-                    error: describe(&e, timeout),
-                    retry_after: None,
-                },
-            }
+                }
+            };
+            let _ = tokio::time::timeout_at(deadline, drain(resp)).await;
+            answer
         })
     }
+}
+
+/// Reads an answer's body chunk by chunk (none is kept) until its end, or until more than
+/// `MAX_BODY` came: then the response and its connection are dropped.
+async fn drain(mut resp: reqwest::Response) {
+    if resp.content_length().is_some_and(|n| n > MAX_BODY) {
+        return;
+    }
+    let mut read = 0u64;
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        read = read.saturating_add(chunk.len() as u64);
+        if read > MAX_BODY {
+            return;
+        }
+    }
+}
+
+fn timed_out(timeout: Duration) -> String {
+    format!("timeout: no answer within {} s", timeout.as_secs())
 }
 
 /// A webhook URL as logs and answers show it: `scheme://host[:port]/path`, then `?…` when it
@@ -102,7 +143,7 @@ pub fn redact(url: &str) -> String {
 /// A short reason without the URL (logged next to it anyway) and with the root cause.
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
-        return format!("timeout: no answer within {} s", timeout.as_secs());
+        return timed_out(timeout);
     }
     let mut msg = if e.is_connect() {
         "connection failed".to_owned()
@@ -168,5 +209,36 @@ mod tests {
         for secret in ["hookuser", "Pa55word", "T0ken", "127.0.0.1", "/hook"] {
             assert!(!error.contains(secret), "{secret} in {error:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_2xx_whose_body_never_finishes_is_delivered_when_the_timeout_ends_the_attempt() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n";
+            sock.write_all(head).await.expect("write");
+            // Holds the connection without another byte until the client gives up.
+            while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {}
+        });
+        let transport = HttpTransport::new(Duration::from_secs(1)).expect("client");
+        let started = std::time::Instant::now();
+        let send = transport.send(Request {
+            url: reqwest::Url::parse(&format!("http://{addr}/hook")).expect("url"),
+            headers: HeaderMap::new(),
+            body: b"{}".to_vec(),
+        });
+        let answer = tokio::time::timeout(Duration::from_secs(3), send)
+            .await
+            .expect("the attempt ends");
+        assert_eq!(answer, Answer::Delivered);
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1800), "{took:?}");
     }
 }
