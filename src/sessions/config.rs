@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::ids::ContactId;
+use crate::networks::DenyList;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -297,6 +298,20 @@ impl SessionConfig {
         for (i, w) in self.webhooks.iter_mut().flatten().enumerate() {
             let same = old.iter().find(|o| o.url == w.url);
             w.keep_secrets(same, &format!("config.webhooks[{i}]"))?;
+        }
+        Ok(())
+    }
+
+    /// 400 naming the field for a webhook whose host is in a denied network, or whose name
+    /// resolves only to addresses there. Resolving takes a while: call it outside any lock.
+    pub async fn check_networks(&self, deny: &DenyList) -> ApiResult<()> {
+        let deadline = DenyList::deadline();
+        for (i, w) in self.webhooks.iter().flatten().enumerate() {
+            if let Some(why) = deny.refuses(&w.url, deadline).await {
+                return Err(ApiError::bad_request(format!(
+                    "config.webhooks[{i}].url: {why}"
+                )));
+            }
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Environment, Me};
 use crate::ids::{ContactId, SessionName};
+use crate::networks::DenyList;
 use crate::store::{Commit, Committer, EndpointFilter, SessionStore, StoreError, Work};
 use config::{SessionConfig, WebhookConfig};
 
@@ -189,6 +190,8 @@ pub struct Registry {
     /// Wakes the dispatcher for a session after a commit.
     wake: UnboundedSender<SessionName>,
     committer: Committer,
+    /// Networks a webhook may not be configured to reach (`Arc`: the webhook client holds it too).
+    deny: Arc<DenyList>,
 }
 
 pub fn now_ms() -> u64 {
@@ -260,7 +263,14 @@ impl Registry {
             global_hook,
             wake,
             committer,
+            deny: Arc::default(),
         })
+    }
+
+    /// Refuses, from now on, webhooks whose host is in one of `deny`'s networks.
+    pub fn with_denied_networks(mut self, deny: Arc<DenyList>) -> Self {
+        self.deny = deny;
+        self
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -412,6 +422,7 @@ impl Registry {
     ) -> ApiResult<Arc<Session>> {
         config.keep_secrets(None)?;
         let me_id = config.validate()?;
+        config.check_networks(&self.deny).await?;
         let _guard = self.lifecycle.lock().await;
         if self.get(&name).is_some() {
             return Err(ApiError::SessionExists(name.to_string()));
@@ -460,6 +471,7 @@ impl Registry {
         mut config: SessionConfig,
     ) -> ApiResult<Arc<Session>> {
         let me_id = config.validate()?;
+        config.check_networks(&self.deny).await?;
         let _guard = self.lifecycle.lock().await;
         let session = self.get(name).ok_or_else(|| session_404(name))?;
         let mut rec = SessionRecord::clone(&session.record());

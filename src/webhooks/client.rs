@@ -3,9 +3,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
+
+use crate::networks::{literal_ip, DeniedNetwork, DenyList, DenyingResolver, DENIED_NETWORK};
 
 /// One POST to a webhook.
 #[derive(Debug, Clone)]
@@ -25,6 +28,8 @@ pub enum Answer {
         error: String,
         retry_after: Option<String>,
     },
+    /// Not sent, and never will be (its host is in a denied network): dead-letter the job now.
+    Refused(&'static str),
 }
 
 pub type AnswerFuture = Pin<Box<dyn Future<Output = Answer> + Send + 'static>>;
@@ -43,15 +48,29 @@ pub const MAX_BODY: u64 = 64 * 1024;
 pub struct HttpTransport {
     client: reqwest::Client,
     timeout: Duration,
+    /// Checked here for hosts that are addresses; the client's resolver checks names.
+    deny: Arc<DenyList>,
 }
 
 impl HttpTransport {
-    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+    pub fn new(timeout: Duration, deny: Arc<DenyList>) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
             // A redirected POST would silently turn into a GET: a 3xx is a failure to retry.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self { client, timeout })
+            .redirect(reqwest::redirect::Policy::none());
+        if !deny.is_empty() {
+            builder = builder.dns_resolver(Arc::new(DenyingResolver { deny: deny.clone() }));
+        }
+        Ok(Self {
+            client: builder.build()?,
+            timeout,
+            deny,
+        })
+    }
+
+    /// Whether the URL's host is an address in a denied network (names never reach the
+    /// resolver when they are addresses, so they are checked here).
+    fn denied(&self, url: &reqwest::Url) -> bool {
+        !self.deny.is_empty() && literal_ip(url).is_some_and(|ip| self.deny.denies(ip))
     }
 }
 
@@ -59,7 +78,11 @@ impl Transport for HttpTransport {
     fn send(&self, req: Request) -> AnswerFuture {
         let client = self.client.clone();
         let timeout = self.timeout;
+        let denied = self.denied(&req.url);
         Box::pin(async move {
+            if denied {
+                return Answer::Refused(DENIED_NETWORK);
+            }
             // One deadline for the whole attempt: connect, headers and body. A receiver that
             // trickles or never finishes must not hold a delivery slot longer than that.
             let deadline = tokio::time::Instant::now() + timeout;
@@ -69,6 +92,9 @@ impl Transport for HttpTransport {
             let request = client.post(req.url).headers(req.headers).body(req.body);
             let resp = match tokio::time::timeout_at(deadline, request.send()).await {
                 Ok(Ok(resp)) => resp,
+                Ok(Err(e)) if caused_by_denied_network(&e) => {
+                    return Answer::Refused(DENIED_NETWORK)
+                }
                 Ok(Err(e)) => {
                     return Answer::Failed {
                         error: describe(&e, timeout),
@@ -115,6 +141,18 @@ async fn drain(mut resp: reqwest::Response) {
             return;
         }
     }
+}
+
+/// Whether the request failed because the resolver found only denied addresses.
+fn caused_by_denied_network(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<DeniedNetwork>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn timed_out(timeout: Duration) -> String {
@@ -194,7 +232,7 @@ mod tests {
             .expect("a free port")
             .port();
         let url = format!("http://hookuser:Pa55word@127.0.0.1:{port}/hook?token=T0ken#frag");
-        let transport = HttpTransport::new(Duration::from_secs(2)).expect("client");
+        let transport = HttpTransport::new(Duration::from_secs(2), Arc::default()).expect("client");
         let answer = transport
             .send(Request {
                 url: reqwest::Url::parse(&url).expect("url"),
@@ -227,7 +265,7 @@ mod tests {
             // Holds the connection without another byte until the client gives up.
             while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {}
         });
-        let transport = HttpTransport::new(Duration::from_secs(1)).expect("client");
+        let transport = HttpTransport::new(Duration::from_secs(1), Arc::default()).expect("client");
         let started = std::time::Instant::now();
         let send = transport.send(Request {
             url: reqwest::Url::parse(&format!("http://{addr}/hook")).expect("url"),
@@ -240,5 +278,25 @@ mod tests {
         assert_eq!(answer, Answer::Delivered);
         let took = started.elapsed();
         assert!(took < Duration::from_millis(1800), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_host_in_a_denied_network_is_refused_whether_named_or_written_as_an_address() {
+        let deny = Arc::new(DenyList::parse("private").expect("private"));
+        let transport = HttpTransport::new(Duration::from_secs(2), deny).expect("client");
+        for url in [
+            "http://localhost:9/hook",
+            "http://127.0.0.1:9/hook",
+            "http://[::ffff:127.0.0.1]:9/hook",
+        ] {
+            let answer = transport
+                .send(Request {
+                    url: reqwest::Url::parse(url).expect("url"),
+                    headers: HeaderMap::new(),
+                    body: b"{}".to_vec(),
+                })
+                .await;
+            assert_eq!(answer, Answer::Refused(DENIED_NETWORK), "{url}");
+        }
     }
 }
