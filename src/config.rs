@@ -34,9 +34,14 @@ pub struct Config {
     /// `worker.id` in server answers and webhooks; default the host name.
     #[arg(long, env = "WAGATE_WORKER_ID")]
     pub worker_id: Option<String>,
-    /// Webhook request timeout, seconds.
+    /// Bound on a whole webhook attempt (connect, headers, body), seconds.
     #[arg(long, env = "WAGATE_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
     pub webhook_timeout_seconds: u64,
+    /// Networks webhooks may not reach: a comma list of CIDRs, or `private` (loopback,
+    /// link-local, RFC 1918 and RFC 4193 ranges). Checked when a webhook is configured and on
+    /// the addresses its name resolves to at delivery (then dead-lettered as `denied_network`).
+    #[arg(long, env = "WAGATE_WEBHOOK_DENY_NETWORKS", default_value = "")]
+    pub webhook_deny_networks: String,
     /// Requests in flight per webhook endpoint (never two for one group).
     #[arg(long, env = "WAGATE_WEBHOOK_CONCURRENCY", default_value_t = 8)]
     pub webhook_concurrency: usize,

@@ -24,6 +24,8 @@ pub struct DispatchConfig {
     pub concurrency: usize,
     /// Events older than this are pruned unless a pending or dead delivery needs them; 0 keeps all.
     pub retention_hours: u64,
+    /// Networks no delivery may reach, whatever its host's name resolves to at the time.
+    pub deny_networks: Arc<crate::networks::DenyList>,
 }
 
 /// How often old events are pruned.
@@ -57,7 +59,8 @@ pub fn spawn(
     wake: UnboundedReceiver<SessionName>,
     cfg: DispatchConfig,
 ) -> Result<Handle, reqwest::Error> {
-    let transport = HttpTransport::new(Duration::from_secs(cfg.timeout_seconds.max(1)))?;
+    let timeout = Duration::from_secs(cfg.timeout_seconds.max(1));
+    let transport = HttpTransport::new(timeout, cfg.deny_networks.clone())?;
     if cfg.retention_hours > 0 {
         let retention_ms = cfg.retention_hours.saturating_mul(3_600_000);
         tokio::spawn(prune_loop(Arc::downgrade(&registry), retention_ms));

@@ -2,6 +2,9 @@
 //! or served on 127.0.0.1 port 0; and a webhook receiver on port 0 that hands every request to the test.
 #![allow(dead_code)]
 
+pub mod process;
+pub mod raw;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
