@@ -22,7 +22,7 @@ pub use commit::Committer;
 pub use fault::{FaultKind, Faults};
 pub use jobs::{DeliveryJob, JobState};
 pub use trees::TreeId;
-pub use work::{Applied, Commit, EndpointFilter, EventRecord, GroupWrite, Work};
+pub use work::{Applied, Commit, EndpointFilter, EventRecord, GroupWrite, PictureWrite, Work};
 
 use fault::Overlay;
 use recover::Failure;
