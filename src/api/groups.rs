@@ -359,7 +359,7 @@ async fn refresh_groups(
     responses((status = 200, body = GroupInfo), Errors))]
 async fn get_group(State(state): State<AppState>, Path(p): Path<GroupPath>) -> ApiResult<Response> {
     let (s, id) = group_path(&state, &p)?;
-    let json = state.groups.info_json(&s, &id)?;
+    let json = state.rendered.info_json(&state.groups, &s, &id)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, GroupChange};
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
 use crate::sessions::{now_ms, Registry, Session};
-use crate::store::{GroupWrite, StoreError, Work};
+use crate::store::{GroupWrite, StoreError, StoredBytes, Work};
 
 /// Where each group is held and which invite code leads to it, gateway-wide.
 #[derive(Default)]
@@ -31,24 +31,9 @@ pub struct GroupService {
     index: RwLock<Index>,
     /// Test hook: abort the process after the acting commit, before the fan-out.
     abort_before_fanout: bool,
-    /// GroupInfo JSON already rendered, keyed by the stored bytes it was rendered from, so a
-    /// read of an unchanged group skips decoding and serialising (the read path's main cost).
-    /// Every member session stores the same bytes, so one entry serves them all. A std Mutex:
-    /// held for a lookup or an insert only.
-    rendered: Mutex<HashMap<GroupId, Arc<Rendered>>>,
     /// Groups whose last change still has members' shares to apply (see `fanout`).
     catching_up: CatchingUp,
 }
-
-/// A group's GroupInfo as JSON, for admins (with the invite URL) and for other members.
-struct Rendered {
-    stored: sled::IVec,
-    admins: Vec<ContactId>,
-    as_admin: axum::body::Bytes,
-    as_member: axum::body::Bytes,
-}
-
-const MAX_RENDERED: usize = 10_000;
 
 type Locks = Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>;
 
@@ -107,7 +92,6 @@ impl GroupService {
             locks: Mutex::new(HashMap::new()),
             index: RwLock::new(Index::default()),
             abort_before_fanout,
-            rendered: Mutex::new(HashMap::new()),
             catching_up: CatchingUp::default(),
         });
         svc.resume_fanouts().await?;
@@ -159,58 +143,15 @@ impl GroupService {
 
     /// The group as `session` holds it, or 404.
     pub fn load(&self, session: &Session, id: &GroupId) -> ApiResult<Group> {
-        match session.store.group(id.as_str())? {
-            Some(bytes) => Ok(decode(&bytes)?),
-            None => Err(rules::group_not_found(id, session.name.as_str())),
-        }
+        Ok(decode(&self.stored(session, id)?)?)
     }
 
-    /// The group's GroupInfo JSON as `session`'s account sees it, or 404.
-    pub fn info_json(&self, session: &Session, id: &GroupId) -> ApiResult<axum::body::Bytes> {
-        let Some(stored) = session.store.group(id.as_str())? else {
-            return Err(rules::group_not_found(id, session.name.as_str()));
-        };
-        let me = session.me_id();
-        let hit = {
-            let cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
-            cache.get(id).filter(|r| r.stored == stored).cloned()
-        };
-        let r = match hit {
-            Some(r) => r,
-            None => {
-                let g = decode(&stored)?;
-                // Only the invite URL depends on who looks: admins see it, others get null.
-                let render = |as_admin: bool| -> ApiResult<axum::body::Bytes> {
-                    let mut info = g.info(&g.owner, true);
-                    info.invite = as_admin.then(|| g.invite.url());
-                    Ok(serde_json::to_vec(&info)
-                        .map_err(ApiError::internal)?
-                        .into())
-                };
-                let r = Arc::new(Rendered {
-                    admins: g
-                        .participants
-                        .iter()
-                        .filter(|m| m.role.is_admin())
-                        .map(|m| m.id.clone())
-                        .collect(),
-                    as_admin: render(true)?,
-                    as_member: render(false)?,
-                    stored,
-                });
-                let mut cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
-                if cache.len() >= MAX_RENDERED {
-                    cache.clear();
-                }
-                cache.insert(id.clone(), r.clone());
-                r
-            }
-        };
-        Ok(if r.admins.contains(&me) {
-            r.as_admin.clone()
-        } else {
-            r.as_member.clone()
-        })
+    /// The group's bytes as `session` stores them, or 404.
+    pub fn stored(&self, session: &Session, id: &GroupId) -> ApiResult<StoredBytes> {
+        match session.store.group(id.as_str())? {
+            Some(bytes) => Ok(bytes),
+            None => Err(rules::group_not_found(id, session.name.as_str())),
+        }
     }
 
     /// Every group `session` is in.

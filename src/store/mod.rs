@@ -28,6 +28,9 @@ use fault::Overlay;
 use recover::Failure;
 use trees::Trees;
 
+/// A value as the store hands it out: shared, not copied, so cheap to keep and to compare.
+pub type StoredBytes = IVec;
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
