@@ -333,3 +333,16 @@ async fn a_picture_an_older_version_kept_in_the_group_record_is_served_and_moved
         assert!(stored_picture(&gw, name, &gid).is_some_and(|p| p == pic));
     }
 }
+
+#[tokio::test]
+async fn a_group_with_a_large_picture_costs_only_its_record_in_the_render_cache() {
+    let (gw, gid) = sessions_and_group(&[B]).await;
+    set_picture(&gw, "a", &gid, &big_picture(), "image/jpeg").await;
+    for name in ["a", "b"] {
+        let (status, info) = gw.get(&format!("/api/{name}/groups/{gid}")).await;
+        assert_eq!(status, StatusCode::OK, "{info}");
+    }
+    let cost = gw.state.rendered.bytes();
+    assert!(cost > 0, "the group's rendering is kept");
+    assert!(cost < SMALL_RECORD, "the render cache holds {cost} bytes");
+}
