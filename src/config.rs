@@ -68,6 +68,10 @@ pub struct Config {
     /// Requests under /api/ in progress at most; beyond it an immediate 503 `overloaded`.
     #[arg(long, env = "WAGATE_MAX_INFLIGHT", default_value_t = 1024)]
     pub max_inflight: usize,
+    /// MiB the cache of rendered GroupInfo JSON may hold at most (each entry counts its stored
+    /// group and both rendered bodies; the least recently read go first); 0 turns it off.
+    #[arg(long, env = "WAGATE_RENDER_CACHE_MB", default_value_t = 64)]
+    pub render_cache_mb: usize,
     /// Print the OpenAPI document and exit.
     #[arg(long, default_value_t = false)]
     pub print_openapi: bool,
@@ -106,6 +110,11 @@ impl Config {
     /// New changes that may wait for the committer before more are refused as overloaded.
     pub fn max_queued_commits(&self) -> usize {
         self.max_inflight.saturating_mul(4).max(1024)
+    }
+
+    /// The render cache's bound in bytes.
+    pub fn render_cache_bytes(&self) -> usize {
+        self.render_cache_mb.saturating_mul(1024 * 1024)
     }
 
     /// The API key from WAHA_API_KEY or its alias WHATSAPP_API_KEY.

@@ -118,6 +118,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
     let state = AppState {
         registry,
         groups,
+        rendered: Arc::new(api::render::RenderCache::new(config.render_cache_bytes())),
         auth: Arc::new(auth),
         started: Instant::now(),
         started_ms: now_ms(),
