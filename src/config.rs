@@ -65,6 +65,9 @@ pub struct Config {
     /// `Name:Value;Name2:Value2`.
     #[arg(long, env = "WHATSAPP_HOOK_CUSTOM_HEADERS")]
     pub hook_custom_headers: Option<String>,
+    /// How long the answer to a request with an `Idempotency-Key` is kept, hours.
+    #[arg(long, env = "WAGATE_IDEMPOTENCY_HOURS", default_value_t = 24)]
+    pub idempotency_hours: u64,
     /// Requests under /api/ in progress at most; beyond it an immediate 503 `overloaded`.
     #[arg(long, env = "WAGATE_MAX_INFLIGHT", default_value_t = 1024)]
     pub max_inflight: usize,
@@ -94,6 +97,9 @@ pub struct Config {
     /// The store layer's fault seam: tests that embed the gateway inject storage faults here.
     #[arg(skip)]
     pub faults: crate::store::Faults,
+    /// The clock idempotency keys expire by: tests move it forward.
+    #[arg(skip)]
+    pub clock: crate::api::idempotency::Clock,
 }
 
 impl Config {

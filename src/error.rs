@@ -52,6 +52,9 @@ pub enum ApiError {
     /// An earlier change of the group is still being applied to a member's copy.
     #[error("{0}")]
     GroupCatchingUp(String),
+    /// An `Idempotency-Key` sent again with another method, path or body.
+    #[error("this Idempotency-Key was used for another request (method, path or body differ); use a new key")]
+    KeyReused,
 }
 
 impl ApiError {
@@ -93,9 +96,10 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::SessionNotFound(_) | Self::SessionNotWorking { .. } | Self::SessionExists(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Self::SessionNotFound(_)
+            | Self::SessionNotWorking { .. }
+            | Self::SessionExists(_)
+            | Self::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_)
             | Self::Overloaded
@@ -124,6 +128,7 @@ impl ApiError {
             Self::StorageFull(_) => "storage_full",
             Self::StorageUnavailable(_) => "storage_unavailable",
             Self::GroupCatchingUp(_) => "group_catching_up",
+            Self::KeyReused => "idempotency_key_reused",
         }
     }
 

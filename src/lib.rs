@@ -8,6 +8,7 @@ pub mod events;
 pub mod groups;
 pub mod ids;
 pub mod networks;
+pub mod reply;
 pub mod sessions;
 pub mod store;
 pub mod webhooks;
@@ -115,6 +116,11 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         },
     )
     .map_err(|e| StartError::Config(format!("webhook client: {e}")))?;
+    let idempotency = api::idempotency::Idempotency::open(
+        &registry,
+        config.idempotency_hours,
+        config.clock.clone(),
+    )?;
     let state = AppState {
         registry,
         groups,
@@ -124,6 +130,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         started_ms: now_ms(),
         dispatcher,
         inflight: Arc::new(tokio::sync::Semaphore::new(config.max_inflight.max(1))),
+        idempotency: Arc::new(idempotency),
     };
     Ok((state, generated))
 }

@@ -12,13 +12,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{Json, Path, Query};
+use super::idempotency::{Answer, Key};
 use super::{field_err, AppState, BodyErrors, Errors};
 use crate::error::{ApiError, ApiResult};
+use crate::groups::model::Group;
 use crate::groups::model::{
     GroupInfo, GroupParticipant, NewPicture, MAX_DESCRIPTION_CHARS, MAX_PARTICIPANTS,
     MAX_SUBJECT_CHARS,
 };
-use crate::groups::rules::{Op, ParticipantResult, Setting};
+use crate::groups::rules::{Op, Outcome, ParticipantResult, Setting};
 use crate::groups::service::GroupService;
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
 use crate::sessions::Session;
@@ -144,13 +146,15 @@ fn subject_of(field: &str, s: &str) -> ApiResult<String> {
 async fn create_group(
     State(state): State<AppState>,
     Path(p): Path<SessionPath>,
+    key: Key,
     Json(body): Json<CreateGroupRequest>,
-) -> ApiResult<(StatusCode, Json<GroupInfo>)> {
+) -> ApiResult<Answer> {
     let s = working(&state, &p.session)?;
     let subject = subject_of("name", &body.name)?;
     let ids = contact_ids(&body.participants)?;
-    let g = state.groups.create(&s, subject, ids).await?;
-    Ok((StatusCode::CREATED, Json(g.info(&s.me_id(), true))))
+    let me = s.me_id();
+    let render = key.render(StatusCode::CREATED, move |g: &Group| g.info(&me, true));
+    Ok(Answer(state.groups.create(&s, subject, ids, render).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -326,15 +330,20 @@ pub struct JoinAnswer {
 async fn join_group(
     State(state): State<AppState>,
     Path(p): Path<SessionPath>,
+    key: Key,
     Json(body): Json<JoinRequestBody>,
-) -> ApiResult<Json<JoinAnswer>> {
+) -> ApiResult<Answer> {
     let s = working(&state, &p.session)?;
     let code = invite_code("code", Some(&body.code))?;
     let g = state.groups.by_invite(&code)?;
-    state.groups.mutate(&s, &g.id, Op::Join(code)).await?;
-    Ok(Json(JoinAnswer {
-        id: g.id.to_string(),
-    }))
+    let id = g.id.to_string();
+    let render = key.render(StatusCode::OK, move |_: &Outcome| JoinAnswer { id });
+    Ok(Answer(
+        state
+            .groups
+            .mutate(&s, &g.id, Op::Join(code), render)
+            .await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -369,10 +378,16 @@ async fn get_group(State(state): State<AppState>, Path(p): Path<GroupPath>) -> A
 async fn delete_group(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
-) -> ApiResult<Json<Success>> {
-    let (s, id) = group_path(&state, &p)?;
-    state.groups.mutate(&s, &id, Op::Delete).await?;
-    Ok(Json(Success { success: true }))
+    key: Key,
+) -> ApiResult<Answer> {
+    op_success(&state, &p, key, Op::Delete).await
+}
+
+/// Runs `op` and answers `{"success": true}`.
+async fn op_success(state: &AppState, p: &GroupPath, key: Key, op: Op) -> ApiResult<Answer> {
+    let (s, id) = group_path(state, p)?;
+    let render = key.render(StatusCode::OK, |_: &Outcome| Success { success: true });
+    Ok(Answer(state.groups.mutate(&s, &id, op, render).await?))
 }
 
 /// Leave the group. If the last admin leaves, the longest-standing participant becomes admin.
@@ -381,21 +396,21 @@ async fn delete_group(
 async fn leave_group(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
-) -> ApiResult<Json<Success>> {
-    let (s, id) = group_path(&state, &p)?;
-    state.groups.mutate(&s, &id, Op::Leave).await?;
-    Ok(Json(Success { success: true }))
+    key: Key,
+) -> ApiResult<Answer> {
+    op_success(&state, &p, key, Op::Leave).await
 }
 
 async fn op_true(
     state: &AppState,
     p: &GroupPath,
+    key: Key,
     op: impl FnOnce() -> ApiResult<Op>,
-) -> ApiResult<Json<bool>> {
+) -> ApiResult<Answer> {
     let (s, id) = group_path(state, p)?;
     let op = op()?;
-    state.groups.mutate(&s, &id, op).await?;
-    Ok(Json(true))
+    let render = key.render(StatusCode::OK, |_: &Outcome| true);
+    Ok(Answer(state.groups.mutate(&s, &id, op, render).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -414,9 +429,10 @@ pub struct SubjectBody {
 async fn set_subject(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<SubjectBody>,
-) -> ApiResult<Json<bool>> {
-    op_true(&state, &p, || {
+) -> ApiResult<Answer> {
+    op_true(&state, &p, key, || {
         Ok(Op::SetSubject(subject_of("subject", &b.subject)?))
     })
     .await
@@ -436,9 +452,10 @@ pub struct DescriptionBody {
 async fn set_description(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<DescriptionBody>,
-) -> ApiResult<Json<bool>> {
-    op_true(&state, &p, || {
+) -> ApiResult<Answer> {
+    op_true(&state, &p, key, || {
         let n = b.description.chars().count();
         if n > MAX_DESCRIPTION_CHARS {
             return Err(ApiError::bad_request(format!(
@@ -585,15 +602,11 @@ fn picture_of(f: PictureFile) -> ApiResult<NewPicture> {
 async fn set_picture(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<PictureBody>,
-) -> ApiResult<Json<Success>> {
-    let (s, id) = group_path(&state, &p)?;
+) -> ApiResult<Answer> {
     let pic = picture_of(b.file)?;
-    state
-        .groups
-        .mutate(&s, &id, Op::SetPicture(Some(pic)))
-        .await?;
-    Ok(Json(Success { success: true }))
+    op_success(&state, &p, key, Op::SetPicture(Some(pic))).await
 }
 
 /// Remove the group picture.
@@ -602,10 +615,9 @@ async fn set_picture(
 async fn delete_picture(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
-) -> ApiResult<Json<Success>> {
-    let (s, id) = group_path(&state, &p)?;
-    state.groups.mutate(&s, &id, Op::SetPicture(None)).await?;
-    Ok(Json(Success { success: true }))
+    key: Key,
+) -> ApiResult<Answer> {
+    op_success(&state, &p, key, Op::SetPicture(None)).await
 }
 
 /// The stored picture's bytes.
@@ -669,9 +681,10 @@ async fn get_info_admin_only(
 async fn set_info_admin_only(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<AdminsOnly>,
-) -> ApiResult<Json<bool>> {
-    op_true(&state, &p, || {
+) -> ApiResult<Answer> {
+    op_true(&state, &p, key, || {
         Ok(Op::SetSetting(Setting::InfoAdminOnly, b.admins_only))
     })
     .await
@@ -695,9 +708,10 @@ async fn get_messages_admin_only(
 async fn set_messages_admin_only(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<AdminsOnly>,
-) -> ApiResult<Json<bool>> {
-    op_true(&state, &p, || {
+) -> ApiResult<Answer> {
+    op_true(&state, &p, key, || {
         Ok(Op::SetSetting(Setting::MessagesAdminOnly, b.admins_only))
     })
     .await
@@ -721,9 +735,10 @@ async fn get_member_add_mode(
 async fn set_member_add_mode(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<MemberAddMode>,
-) -> ApiResult<Json<bool>> {
-    op_true(&state, &p, || {
+) -> ApiResult<Answer> {
+    op_true(&state, &p, key, || {
         Ok(Op::SetSetting(
             Setting::MembersCanAdd,
             b.members_can_add_new_member,
@@ -750,9 +765,10 @@ async fn get_membership_approval(
 async fn set_membership_approval(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<MembershipApproval>,
-) -> ApiResult<Json<bool>> {
-    op_true(&state, &p, || {
+) -> ApiResult<Answer> {
+    op_true(&state, &p, key, || {
         Ok(Op::SetSetting(
             Setting::ApprovalRequired,
             b.new_members_approval_required,
@@ -794,12 +810,14 @@ pub struct ParticipantsBody {
     participants: Vec<ParticipantRef>,
 }
 
-async fn batch(
+async fn batch<T: Serialize + 'static>(
     state: &AppState,
     p: &GroupPath,
+    key: Key,
     body: &ParticipantsBody,
     op: fn(Vec<ContactId>) -> Op,
-) -> ApiResult<Json<Vec<ParticipantResult>>> {
+    answer: fn(&Outcome) -> T,
+) -> ApiResult<Answer> {
     let (s, id) = group_path(state, p)?;
     let ids = contact_ids(&body.participants)?;
     if ids.is_empty() {
@@ -807,8 +825,8 @@ async fn batch(
             "participants: name at least one participant",
         ));
     }
-    let outcome = state.groups.mutate(&s, &id, op(ids)).await?;
-    Ok(Json(outcome.results))
+    let render = key.render(StatusCode::OK, answer);
+    Ok(Answer(state.groups.mutate(&s, &id, op(ids), render).await?))
 }
 
 /// Add participants (admins; or any member with membersCanAddNewMember).
@@ -817,9 +835,10 @@ async fn batch(
 async fn add_participants(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<ParticipantsBody>,
-) -> ApiResult<Json<Vec<ParticipantResult>>> {
-    batch(&state, &p, &b, Op::Add).await
+) -> ApiResult<Answer> {
+    batch(&state, &p, key, &b, Op::Add, |o| o.results.clone()).await
 }
 
 /// Remove participants (admins only; never the superadmin).
@@ -828,9 +847,10 @@ async fn add_participants(
 async fn remove_participants(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<ParticipantsBody>,
-) -> ApiResult<Json<Vec<ParticipantResult>>> {
-    batch(&state, &p, &b, Op::Remove).await
+) -> ApiResult<Answer> {
+    batch(&state, &p, key, &b, Op::Remove, |o| o.results.clone()).await
 }
 
 /// Promote participants to admins (admins only).
@@ -839,9 +859,10 @@ async fn remove_participants(
 async fn promote(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<ParticipantsBody>,
-) -> ApiResult<Json<Vec<ParticipantResult>>> {
-    batch(&state, &p, &b, Op::Promote).await
+) -> ApiResult<Answer> {
+    batch(&state, &p, key, &b, Op::Promote, |o| o.results.clone()).await
 }
 
 /// Demote admins to participants (admins only; never the superadmin).
@@ -850,9 +871,10 @@ async fn promote(
 async fn demote(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<ParticipantsBody>,
-) -> ApiResult<Json<Vec<ParticipantResult>>> {
-    batch(&state, &p, &b, Op::Demote).await
+) -> ApiResult<Answer> {
+    batch(&state, &p, key, &b, Op::Demote, |o| o.results.clone()).await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -903,16 +925,15 @@ pub struct RequestResult {
     error: Option<crate::groups::rules::ResultError>,
 }
 
-fn request_results(r: Json<Vec<ParticipantResult>>) -> Json<Vec<RequestResult>> {
-    Json(
-        r.0.into_iter()
-            .map(|r| RequestResult {
-                requester_id: r.id,
-                success: r.success,
-                error: r.error,
-            })
-            .collect(),
-    )
+fn request_results(results: &[ParticipantResult]) -> Vec<RequestResult> {
+    results
+        .iter()
+        .map(|r| RequestResult {
+            requester_id: r.id.clone(),
+            success: r.success,
+            error: r.error.clone(),
+        })
+        .collect()
 }
 
 /// Approve join requests (admins only).
@@ -921,9 +942,13 @@ fn request_results(r: Json<Vec<ParticipantResult>>) -> Json<Vec<RequestResult>> 
 async fn approve_requests(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<ParticipantsBody>,
-) -> ApiResult<Json<Vec<RequestResult>>> {
-    Ok(request_results(batch(&state, &p, &b, Op::Approve).await?))
+) -> ApiResult<Answer> {
+    batch(&state, &p, key, &b, Op::Approve, |o| {
+        request_results(&o.results)
+    })
+    .await
 }
 
 /// Reject join requests (admins only).
@@ -932,9 +957,13 @@ async fn approve_requests(
 async fn reject_requests(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
+    key: Key,
     Json(b): Json<ParticipantsBody>,
-) -> ApiResult<Json<Vec<RequestResult>>> {
-    Ok(request_results(batch(&state, &p, &b, Op::Reject).await?))
+) -> ApiResult<Answer> {
+    batch(&state, &p, key, &b, Op::Reject, |o| {
+        request_results(&o.results)
+    })
+    .await
 }
 
 /// The invite code (admins only).
@@ -961,12 +990,12 @@ async fn get_invite_code(
 async fn revoke_invite_code(
     State(state): State<AppState>,
     Path(p): Path<GroupPath>,
-) -> ApiResult<Json<String>> {
+    key: Key,
+) -> ApiResult<Answer> {
     let (s, id) = group_path(&state, &p)?;
     let code = InviteCode::random();
-    state
-        .groups
-        .mutate(&s, &id, Op::RevokeInvite(code.clone()))
-        .await?;
-    Ok(Json(code.to_string()))
+    let answer = code.to_string();
+    let render = key.render(StatusCode::OK, move |_: &Outcome| answer);
+    let op = Op::RevokeInvite(code);
+    Ok(Answer(state.groups.mutate(&s, &id, op, render).await?))
 }

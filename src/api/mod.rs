@@ -3,6 +3,7 @@
 pub mod events;
 pub mod extract;
 pub mod groups;
+pub mod idempotency;
 pub mod render;
 pub mod server;
 pub mod sessions;
@@ -48,6 +49,9 @@ pub struct AppState {
     /// Permits for requests in progress under /api/ (`WAGATE_MAX_INFLIGHT`); a request that
     /// finds none left is answered 503 `overloaded` at once.
     pub inflight: Arc<tokio::sync::Semaphore>,
+    /// Requests with an `Idempotency-Key` in progress, and where created sessions keep their
+    /// create's answer.
+    pub idempotency: Arc<idempotency::Idempotency>,
 }
 
 /// How requests prove they may use the API.
@@ -172,13 +176,15 @@ pub struct ApiDoc;
 
 /// The router's API routes together with the OpenAPI document generated from them.
 pub fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(server::router())
         .merge(sessions::router())
         .merge(groups::router())
         .merge(events::router())
         .merge(webhooks::router())
-        .split_for_parts()
+        .split_for_parts();
+    idempotency::document(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document as served (and committed as `openapi/openapi.json`).
@@ -194,6 +200,10 @@ pub fn app(state: AppState) -> Router {
     let api = api
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::keyed,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_inflight,

@@ -8,12 +8,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{Json, Path, Query};
+use super::idempotency::{Answer, Key};
 use super::{field_err, AppState, BodyErrors, Errors};
 use crate::error::{ApiError, ApiResult};
 use crate::events::Me;
 use crate::ids::SessionName;
+use crate::reply::Render;
 use crate::sessions::config::SessionConfig;
-use crate::sessions::{session_404, Session, Status};
+use crate::sessions::{session_404, Session, SessionRecord, Status};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,14 +58,23 @@ pub struct SessionInfo {
 }
 
 fn info(state: &AppState, s: &Session) -> SessionInfo {
-    let rec = s.record();
+    info_of(&state.registry.environment.engine, &s.record())
+}
+
+/// How the answer to a change of a session is rendered from its new record.
+fn render_info(state: &AppState, key: &Key, status: StatusCode) -> Render<SessionRecord> {
+    let engine = state.registry.environment.engine.clone();
+    key.render(status, move |rec: &SessionRecord| info_of(&engine, rec))
+}
+
+fn info_of(engine: &str, rec: &SessionRecord) -> SessionInfo {
     SessionInfo {
         name: rec.name.clone(),
         status: rec.status,
         config: rec.config.masked(),
         me: (rec.status == Status::Working).then(|| rec.me.clone()),
         engine: EngineInfo {
-            engine: state.registry.environment.engine.clone(),
+            engine: engine.to_owned(),
         },
         presence: None,
         timestamps: Timestamps {
@@ -94,15 +105,21 @@ fn name_of(s: &str) -> ApiResult<SessionName> {
     responses((status = 201, body = SessionInfo), Errors, BodyErrors))]
 async fn create_session(
     State(state): State<AppState>,
+    key: Key,
     Json(b): Json<CreateSession>,
-) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+) -> ApiResult<Answer> {
     let name = SessionName::parse(b.name.as_deref().unwrap_or("default"))
         .map_err(|e| field_err("name", e))?;
-    let s = state
+    let render = render_info(&state, &key, StatusCode::CREATED);
+    let (config, start) = (b.config.unwrap_or_default(), b.start.unwrap_or(true));
+    let reply = state
         .registry
-        .create(name, b.config.unwrap_or_default(), b.start.unwrap_or(true))
+        .create(name.clone(), config, start, render)
         .await?;
-    Ok((StatusCode::CREATED, Json(info(&state, &s))))
+    if let Key(Some(keyed)) = &key {
+        state.idempotency.created(keyed, &name);
+    }
+    Ok(Answer(reply))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -175,14 +192,15 @@ pub struct UpdateSession {
 async fn update_session(
     State(state): State<AppState>,
     Path(p): Path<SessionPath>,
+    key: Key,
     Json(b): Json<UpdateSession>,
-) -> ApiResult<Json<SessionInfo>> {
+) -> ApiResult<Answer> {
     let name = name_of(&p.session)?;
-    let s = state
-        .registry
-        .update_config(&name, b.config.unwrap_or_default())
-        .await?;
-    Ok(Json(info(&state, &s)))
+    let render = render_info(&state, &key, StatusCode::OK);
+    let config = b.config.unwrap_or_default();
+    Ok(Answer(
+        state.registry.update_config(&name, config, render).await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -206,11 +224,14 @@ async fn delete_session(
 async fn transition(
     state: &AppState,
     p: &SessionPath,
+    key: Key,
     path: &[Status],
-) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+) -> ApiResult<Answer> {
     let name = name_of(&p.session)?;
-    let s = state.registry.transition(&name, path).await?;
-    Ok((StatusCode::CREATED, Json(info(state, &s))))
+    let render = render_info(state, &key, StatusCode::CREATED);
+    Ok(Answer(
+        state.registry.transition(&name, path, render).await?,
+    ))
 }
 
 /// Start the session (LOCAL: STARTING, then WORKING at once).
@@ -219,8 +240,9 @@ async fn transition(
 async fn start_session(
     State(state): State<AppState>,
     Path(p): Path<SessionPath>,
-) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
-    transition(&state, &p, &[Status::Starting, Status::Working]).await
+    key: Key,
+) -> ApiResult<Answer> {
+    transition(&state, &p, key, &[Status::Starting, Status::Working]).await
 }
 
 /// Stop the session.
@@ -229,8 +251,9 @@ async fn start_session(
 async fn stop_session(
     State(state): State<AppState>,
     Path(p): Path<SessionPath>,
-) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
-    transition(&state, &p, &[Status::Stopped]).await
+    key: Key,
+) -> ApiResult<Answer> {
+    transition(&state, &p, key, &[Status::Stopped]).await
 }
 
 /// Restart the session.
@@ -239,10 +262,12 @@ async fn stop_session(
 async fn restart_session(
     State(state): State<AppState>,
     Path(p): Path<SessionPath>,
-) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+    key: Key,
+) -> ApiResult<Answer> {
     transition(
         &state,
         &p,
+        key,
         &[Status::Stopped, Status::Starting, Status::Working],
     )
     .await
@@ -254,10 +279,12 @@ async fn restart_session(
 async fn logout_session(
     State(state): State<AppState>,
     Path(p): Path<SessionPath>,
-) -> ApiResult<(StatusCode, Json<SessionInfo>)> {
+    key: Key,
+) -> ApiResult<Answer> {
     transition(
         &state,
         &p,
+        key,
         &[Status::Stopped, Status::Starting, Status::Working],
     )
     .await

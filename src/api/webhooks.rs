@@ -1,12 +1,14 @@
 //! The delivery log: pending and dead-lettered webhook deliveries, and sending a dead one again.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{Json, Path, Query};
 use super::groups::SessionPath;
+use super::idempotency::{Answer, Key};
 use super::{field_err, AppState, Errors};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::SessionName;
@@ -96,15 +98,9 @@ async fn list_deliveries(
     let mut out = Vec::new();
     for (k, job) in s.store.jobs(state, limit)? {
         let seq = split_delivery_key(&k).map_or(0, |(_, s)| s);
-        let event_id = s
-            .store
-            .event(seq)?
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
-            .unwrap_or_default();
         out.push(Delivery {
             id: crate::webhooks::sign::hex(&k),
-            event_id,
+            event_id: event_id(&s, seq)?,
             event: job.event,
             url: redact(&job.url),
             attempts: job.attempts,
@@ -136,7 +132,8 @@ pub struct DeliveryPath {
 async fn retry_delivery(
     State(state): State<AppState>,
     Path(p): Path<DeliveryPath>,
-) -> ApiResult<Json<Delivery>> {
+    idempotency: Key,
+) -> ApiResult<Answer> {
     let name = SessionName::parse(&p.session).map_err(|e| field_err("session", e))?;
     let s = state.registry.require(&name)?;
     let not_found = || {
@@ -154,29 +151,35 @@ async fn retry_delivery(
     let mut job = s.store.job(JobState::Dead, &key)?.ok_or_else(not_found)?;
     job.attempts = 0;
     job.next_attempt_at = now_ms();
+    let seq = split_delivery_key(&key).map(|(_, s)| s).unwrap_or(0);
+    let delivery = Delivery {
+        id: p.id.clone(),
+        event_id: event_id(&s, seq)?,
+        event: job.event.clone(),
+        url: redact(&job.url),
+        attempts: 0,
+        next_attempt_at: job.next_attempt_at,
+        last_error: job.last_error.clone(),
+        state: "pending".into(),
+    };
+    let mut reply = idempotency.render(StatusCode::OK, move |_: &()| delivery)(&());
     // Checked again inside the committer's transaction: of two retries at once, one moves it.
+    let work = Work::requeue(key, &job)?;
     let applied = s
-        .commit_new(Work::requeue(key, &job)?, Vec::new(), 0)
+        .commit_answered(work, Vec::new(), 0, reply.remember.take())
         .await?;
     if applied.skipped {
         return Err(not_found());
     }
     state.registry.notify(&name);
-    let seq = split_delivery_key(&key).map(|(_, s)| s).unwrap_or(0);
-    let event_id = s
-        .store
+    Ok(Answer(reply))
+}
+
+/// The id of the event logged under `seq`, or "" when it is gone.
+fn event_id(s: &crate::sessions::Session, seq: u64) -> ApiResult<String> {
+    Ok(s.store
         .event(seq)?
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
-        .unwrap_or_default();
-    Ok(Json(Delivery {
-        id: p.id.clone(),
-        event_id,
-        event: job.event,
-        url: redact(&job.url),
-        attempts: 0,
-        next_attempt_at: job.next_attempt_at,
-        last_error: job.last_error,
-        state: "pending".into(),
-    }))
+        .unwrap_or_default())
 }

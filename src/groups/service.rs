@@ -12,8 +12,9 @@ use super::rules::{self, Op, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, GroupChange};
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
+use crate::reply::{Render, Reply};
 use crate::sessions::{now_ms, Registry, Session};
-use crate::store::{GroupWrite, StoreError, StoredBytes, Work};
+use crate::store::{GroupWrite, Remember, StoreError, StoredBytes, Work};
 
 /// Where each group is held and which invite code leads to it, gateway-wide.
 #[derive(Default)]
@@ -196,14 +197,16 @@ impl GroupService {
     }
 
     /// Creates a group with `me` of `session` as superadmin.
+    /// The answer, rendered by `render` from the new group, is kept with the change.
     pub async fn create(
         self: &Arc<Self>,
         session: &Arc<Session>,
         subject: String,
         others: Vec<ContactId>,
-    ) -> ApiResult<Group> {
+        render: Render<Group>,
+    ) -> ApiResult<Reply> {
         let (this, session) = (self.clone(), session.clone());
-        detached(async move { this.create_now(&session, subject, others).await }).await
+        detached(async move { this.create_now(&session, subject, others, render).await }).await
     }
 
     async fn create_now(
@@ -211,7 +214,8 @@ impl GroupService {
         session: &Arc<Session>,
         subject: String,
         others: Vec<ContactId>,
-    ) -> ApiResult<Group> {
+        render: Render<Group>,
+    ) -> ApiResult<Reply> {
         let _gate = session.gate.read().await;
         session.require_working()?;
         let id = loop {
@@ -240,19 +244,23 @@ impl GroupService {
             changes: &changes,
             now_s: now / 1000,
         };
-        self.commit(session, &change, now, None).await?;
-        Ok(group)
+        let mut reply = render(&group);
+        self.commit(session, &change, now, None, reply.remember.take())
+            .await?;
+        Ok(reply)
     }
 
-    /// Runs `op` by `session`'s account on group `id` through the one write path.
+    /// Runs `op` by `session`'s account on group `id` through the one write path. The answer,
+    /// rendered by `render` from the outcome, is kept with the change.
     pub async fn mutate(
         self: &Arc<Self>,
         session: &Arc<Session>,
         id: &GroupId,
         op: Op,
-    ) -> ApiResult<Outcome> {
+        render: Render<Outcome>,
+    ) -> ApiResult<Reply> {
         let (this, session, id) = (self.clone(), session.clone(), id.clone());
-        detached(async move { this.mutate_now(&session, &id, op).await }).await
+        detached(async move { this.mutate_now(&session, &id, op, render).await }).await
     }
 
     async fn mutate_now(
@@ -260,7 +268,8 @@ impl GroupService {
         session: &Arc<Session>,
         id: &GroupId,
         op: Op,
-    ) -> ApiResult<Outcome> {
+        render: Render<Outcome>,
+    ) -> ApiResult<Reply> {
         // Held to the answer: a stop waits for this change, and this change sees the stop.
         let _gate = session.gate.read().await;
         session.require_working()?;
@@ -292,8 +301,10 @@ impl GroupService {
         let mut outcome = rules::apply(&before, &actor, op, now / 1000, &name, |g| {
             Self::picture_path(&name, g)
         })?;
+        let mut reply = render(&outcome);
         if outcome.changes.is_empty() {
-            return Ok(outcome);
+            // Nothing to commit: the caller keeps the answer on its own.
+            return Ok(reply);
         }
         // A picture an older version kept inside the record moves out with any change.
         if let Some(bytes) = outcome.group.as_mut().and_then(picture::move_inline) {
@@ -307,8 +318,9 @@ impl GroupService {
             changes: &outcome.changes,
             now_s: now / 1000,
         };
-        self.commit(session, &change, now, fresh).await?;
-        Ok(outcome)
+        self.commit(session, &change, now, fresh, reply.remember.take())
+            .await?;
+        Ok(reply)
     }
 
     /// The sessions that see this change: the acting one, every local session that holds the
@@ -402,6 +414,7 @@ impl GroupService {
         change: &GroupChange<'_>,
         now: u64,
         fresh: Option<PictureBytes>,
+        remember: Option<Remember>,
     ) -> ApiResult<()> {
         let (before, after) = (change.before, change.after);
         let sessions = self.affected(acting, before, after)?;
@@ -446,7 +459,7 @@ impl GroupService {
             fanout: fan_record,
         };
         acting
-            .commit_new(work, self.registry.endpoints(&rec), now)
+            .commit_answered(work, self.registry.endpoints(&rec), now, remember)
             .await?;
         // Committed and durable: from here on the answer is a success, whatever the members do.
         self.registry.notify(&acting.name);

@@ -17,8 +17,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Environment, Me};
 use crate::ids::{ContactId, SessionName};
 use crate::networks::DenyList;
+use crate::reply::{Render, Reply};
 use crate::store::{
-    Applied, Commit, Committer, EndpointFilter, Faults, SessionStore, StoreError, Work,
+    Applied, Commit, Committer, EndpointFilter, Faults, Remember, SessionStore, StoreError, Work,
 };
 use config::{SessionConfig, WebhookConfig};
 
@@ -170,7 +171,7 @@ impl Session {
         endpoints: Vec<EndpointFilter>,
         now_ms: u64,
     ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
-        self.queue(work, endpoints, now_ms, false)
+        self.queue(work, endpoints, now_ms, false, None)
     }
 
     /// As `commit`, for a change a client asked for: refused at once with
@@ -181,7 +182,26 @@ impl Session {
         endpoints: Vec<EndpointFilter>,
         now_ms: u64,
     ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
-        self.queue(work, endpoints, now_ms, true)
+        self.queue(work, endpoints, now_ms, true, None)
+    }
+
+    /// As `commit_new`, keeping `remember` (an idempotent request's answer) in the same
+    /// transaction as the change.
+    pub fn commit_answered(
+        &self,
+        work: Work,
+        endpoints: Vec<EndpointFilter>,
+        now_ms: u64,
+        remember: Option<Remember>,
+    ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
+        self.queue(work, endpoints, now_ms, true, remember)
+    }
+
+    /// Keeps an answer to a request that changed nothing (durably, in the committer's round).
+    pub async fn remember(&self, remember: Remember) -> Result<(), StoreError> {
+        self.queue(Work::Flush, Vec::new(), 0, false, Some(remember))
+            .await
+            .map(|_| ())
     }
 
     fn queue(
@@ -190,9 +210,12 @@ impl Session {
         endpoints: Vec<EndpointFilter>,
         now_ms: u64,
         fresh: bool,
+        remember: Option<Remember>,
     ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
-        let queued = Commit::new(work, &endpoints, now_ms)
-            .map(|commit| self.committer.submit(&self.store, commit, fresh));
+        let queued = Commit::new(work, &endpoints, now_ms).map(|commit| {
+            self.committer
+                .submit(&self.store, commit.remembering(remember), fresh)
+        });
         async move { queued?.await }
     }
 }
@@ -231,6 +254,9 @@ pub struct Registry {
     pub accounts: tokio::sync::RwLock<()>,
     /// Networks a webhook may not be configured to reach (`Arc`: the webhook client holds it too).
     deny: Arc<DenyList>,
+    /// The gateway's own store (`<data>/gateway/`): answers of idempotent requests that belong
+    /// to no existing session.
+    gateway: Arc<SessionStore>,
 }
 
 /// How the stores are written: the committer's queue bound and the fault seam.
@@ -312,6 +338,10 @@ impl Registry {
             global_hook,
             wake,
             committer,
+            gateway: Arc::new(SessionStore::open(
+                &data_dir.join("gateway"),
+                storage.faults.clone(),
+            )?),
             faults: storage.faults.clone(),
             accounts: tokio::sync::RwLock::new(()),
             deny: Arc::default(),
@@ -329,6 +359,20 @@ impl Registry {
     }
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The gateway's own store.
+    pub fn gateway(&self) -> &Arc<SessionStore> {
+        &self.gateway
+    }
+
+    /// Keeps an answer in the gateway's own store (durably, in the committer's round).
+    pub async fn remember(&self, remember: Remember) -> Result<(), StoreError> {
+        let commit = Commit::new(Work::Flush, &[], 0)?.remembering(Some(remember));
+        self.committer
+            .submit(&self.gateway, commit, false)
+            .await
+            .map(|_| ())
     }
 
     pub fn get(&self, name: &SessionName) -> Option<Arc<Session>> {
@@ -429,12 +473,14 @@ impl Registry {
     }
 
     /// Writes a new record with the status changes it went through, each as a `session.status` event.
+    /// The answer, rendered by `render` from the new record, is kept with it.
     async fn commit_statuses(
         &self,
         session: &Arc<Session>,
         mut rec: SessionRecord,
         path: &[Status],
-    ) -> ApiResult<()> {
+        render: Render<SessionRecord>,
+    ) -> ApiResult<Reply> {
         let now = now_ms();
         let mut evs = Vec::new();
         for status in path {
@@ -457,12 +503,18 @@ impl Registry {
         }
         rec.activity = now;
         let endpoints = self.endpoints(&rec);
+        let mut reply = render(&rec);
         session
-            .commit_new(Work::record(&rec, evs)?, endpoints, now)
+            .commit_answered(
+                Work::record(&rec, evs)?,
+                endpoints,
+                now,
+                reply.remember.take(),
+            )
             .await?;
         session.set_record(rec);
         self.notify(&session.name);
-        Ok(())
+        Ok(reply)
     }
 
     pub async fn create(
@@ -470,7 +522,8 @@ impl Registry {
         name: SessionName,
         mut config: SessionConfig,
         start: bool,
-    ) -> ApiResult<Arc<Session>> {
+        render: Render<SessionRecord>,
+    ) -> ApiResult<Reply> {
         config.keep_secrets(None)?;
         let me_id = config.validate()?;
         config.check_networks(&self.deny).await?;
@@ -507,21 +560,25 @@ impl Registry {
         } else {
             &[Status::Stopped]
         };
-        self.commit_statuses(&session, rec, path_statuses).await?;
+        let reply = self
+            .commit_statuses(&session, rec, path_statuses, render)
+            .await?;
         let mut inner = self.write();
         inner.by_me.insert(session.me_id(), name.clone());
         inner.sessions.insert(name.clone(), session.clone());
         drop(inner);
         // The commit's wake-up may have reached the dispatcher before the session was listed.
         self.notify(&name);
-        Ok(session)
+        Ok(reply)
     }
 
+    /// Replaces the session's config; the answer, rendered by `render`, is kept with it.
     pub async fn update_config(
         &self,
         name: &SessionName,
         mut config: SessionConfig,
-    ) -> ApiResult<Arc<Session>> {
+        render: Render<SessionRecord>,
+    ) -> ApiResult<Reply> {
         let me_id = config.validate()?;
         config.check_networks(&self.deny).await?;
         let _guard = self.lifecycle.lock().await;
@@ -554,8 +611,10 @@ impl Registry {
         rec.config = config;
         rec.activity = now_ms();
         let endpoints = self.endpoints(&rec);
+        let mut reply = render(&rec);
+        let work = Work::record(&rec, Vec::new())?;
         session
-            .commit_new(Work::record(&rec, Vec::new())?, endpoints, rec.activity)
+            .commit_answered(work, endpoints, rec.activity, reply.remember.take())
             .await?;
         session.set_record(rec);
         let mut inner = self.write();
@@ -564,20 +623,23 @@ impl Registry {
         drop(inner);
         // Deliveries not yet sent follow the new webhook settings.
         self.notify(name);
-        Ok(session)
+        Ok(reply)
     }
 
     /// Moves a session along `path` (e.g. STARTING → WORKING) with its events.
-    pub async fn transition(&self, name: &SessionName, path: &[Status]) -> ApiResult<Arc<Session>> {
+    /// The answer, rendered by `render` from the new record, is kept with it.
+    pub async fn transition(
+        &self,
+        name: &SessionName,
+        path: &[Status],
+        render: Render<SessionRecord>,
+    ) -> ApiResult<Reply> {
         let _guard = self.lifecycle.lock().await;
         let session = self.get(name).ok_or_else(|| session_404(name))?;
-        {
-            // Changes in progress end first; later ones see the new status.
-            let _gate = session.gate.write().await;
-            let rec = SessionRecord::clone(&session.record());
-            self.commit_statuses(&session, rec, path).await?;
-        }
-        Ok(session)
+        // Changes in progress end first; later ones see the new status.
+        let _gate = session.gate.write().await;
+        let rec = SessionRecord::clone(&session.record());
+        self.commit_statuses(&session, rec, path, render).await
     }
 
     /// Removes a session and its store. Idempotent.

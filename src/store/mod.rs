@@ -22,7 +22,9 @@ pub use commit::Committer;
 pub use fault::{FaultKind, Faults};
 pub use jobs::{DeliveryJob, JobState};
 pub use trees::TreeId;
-pub use work::{Applied, Commit, EndpointFilter, EventRecord, GroupWrite, PictureWrite, Work};
+pub use work::{
+    Applied, Commit, EndpointFilter, EventRecord, GroupWrite, PictureWrite, Remember, Work,
+};
 
 use fault::Overlay;
 use recover::Failure;
@@ -398,6 +400,37 @@ impl SessionStore {
             }
         }
         Ok(self.last_seq() + 1)
+    }
+
+    /// The answer kept under an idempotency key (see `Remember`).
+    pub fn remembered(&self, key: &[u8]) -> StoreResult<Option<IVec>> {
+        self.get(TreeId::Idempotency, key)
+    }
+
+    /// The keys of kept answers that start with `prefix`, with their records.
+    pub fn remembered_with_prefix(&self, prefix: &[u8]) -> StoreResult<Vec<(IVec, IVec)>> {
+        let mut out = Vec::new();
+        for r in self.trees()?.tree(TreeId::Idempotency).scan_prefix(prefix) {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// Forgets kept answers whose expiry (a record's first 8 bytes, unix ms) is before `now_ms`.
+    pub fn prune_remembered(&self, now_ms: u64) -> StoreResult<usize> {
+        let t = self.trees()?;
+        let tree = t.tree(TreeId::Idempotency);
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for r in tree.iter() {
+            let (k, v) = r?;
+            if v.get(..8).map_or(0, u64_of) < now_ms {
+                batch.remove(k);
+                n += 1;
+            }
+        }
+        tree.apply_batch(batch)?;
+        Ok(n)
     }
 
     /// Pending fan-out records: (id, bytes).

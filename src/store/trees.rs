@@ -19,10 +19,11 @@ pub enum TreeId {
     Fanout,
     Versions,
     Pictures,
+    Idempotency,
 }
 
 impl TreeId {
-    const ALL: [TreeId; 9] = [
+    const ALL: [TreeId; 10] = [
         TreeId::Meta,
         TreeId::Groups,
         TreeId::Invites,
@@ -32,6 +33,7 @@ impl TreeId {
         TreeId::Fanout,
         TreeId::Versions,
         TreeId::Pictures,
+        TreeId::Idempotency,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +47,7 @@ impl TreeId {
             TreeId::Fanout => "fanout",
             TreeId::Versions => "versions",
             TreeId::Pictures => "pictures",
+            TreeId::Idempotency => "idempotency",
         }
     }
 }
@@ -54,7 +57,7 @@ impl TreeId {
 pub struct Trees {
     pub db: sled::Db,
     /// Indexed by `TreeId as usize`; a slice of trees is what sled's multi-tree transaction takes.
-    pub all: [Tree; 9],
+    pub all: [Tree; 10],
 }
 
 impl Trees {
@@ -72,7 +75,7 @@ impl Trees {
         for id in TreeId::ALL {
             trees.push(db.open_tree(id.name())?);
         }
-        let all: [Tree; 9] = trees.try_into().map_err(|_| super::StoreError::Corrupt {
+        let all: [Tree; 10] = trees.try_into().map_err(|_| super::StoreError::Corrupt {
             tree: "meta",
             detail: "the store's trees did not open".into(),
         })?;

@@ -82,7 +82,8 @@ pub enum Work {
     Requeue { key: [u8; 16], job: Vec<u8> },
     /// A pending delivery to the dead letters, as `job`.
     Bury { key: [u8; 16], job: Vec<u8> },
-    /// Nothing to write: only make what was written before durable.
+    /// Nothing to write but the commit's `remember` (an answer to a request that changed
+    /// nothing), or only making what was written before durable.
     Flush,
 }
 
@@ -130,6 +131,15 @@ pub struct Commit {
     pub work: Work,
     /// Per event of `work`, the serialised job of each endpoint that takes it.
     pub(super) jobs: Vec<EventJobs>,
+    /// The answer to keep with the change (an idempotent request's), in the same transaction.
+    pub(super) remember: Option<Remember>,
+}
+
+/// An answer kept under an idempotency key: the caller's key (scoped as it likes) and record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remember {
+    pub key: Vec<u8>,
+    pub record: Vec<u8>,
 }
 
 impl Commit {
@@ -150,7 +160,17 @@ impl Commit {
             }
             jobs.push(per_ep);
         }
-        Ok(Self { work, jobs })
+        Ok(Self {
+            work,
+            jobs,
+            remember: None,
+        })
+    }
+
+    /// The same change, keeping `remember` with it (in its transaction) when there is one.
+    pub fn remembering(mut self, remember: Option<Remember>) -> Self {
+        self.remember = remember;
+        self
     }
 }
 

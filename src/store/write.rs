@@ -100,7 +100,10 @@ impl SessionStore {
             undo: Undo::default(),
         };
         let t = self.trees().map_err(failed)?;
-        if items.iter().all(|i| matches!(i.work, Work::Flush)) {
+        if items
+            .iter()
+            .all(|i| matches!(i.work, Work::Flush) && i.remember.is_none())
+        {
             return self.flush_only(items.len()).map_err(failed);
         }
         let mut versions = self.versions_of(&t, items).map_err(failed)?;
@@ -240,6 +243,16 @@ fn transaction(
 
 /// Writes one change of a round.
 fn apply(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<Applied> {
+    let applied = change(tx, st, item)?;
+    // An answer is kept only with a change that was made (a skipped requeue answers 404).
+    if let (Some(r), false) = (&item.remember, applied.skipped) {
+        tx.insert(TreeId::Idempotency, &r.key, &r.record)?;
+    }
+    Ok(applied)
+}
+
+/// Writes one change of a round, but its kept answer.
+fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<Applied> {
     match &item.work {
         Work::Flush => return Ok(Applied::default()),
         Work::Record { bytes, .. } => {

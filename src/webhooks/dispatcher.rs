@@ -671,12 +671,17 @@ impl Dispatcher {
 
 /// Prunes, in every session, the events older than the retention window that no pending or
 /// dead delivery needs. Blocking: call from `spawn_blocking`.
-pub fn prune(registry: &Registry, retention_ms: u64, now_ms: u64) -> StoreResult<usize> {
+/// Also forgets expired idempotent answers. A retention of 0 keeps every event. Answers the
+/// events and the answers pruned.
+pub fn prune(registry: &Registry, retention_ms: u64, now_ms: u64) -> StoreResult<(usize, usize)> {
     let cutoff = now_ms.saturating_sub(retention_ms);
-    let mut n = 0;
+    let (mut events, mut answers) = (0, registry.gateway().prune_remembered(now_ms)?);
     for s in registry.list() {
-        let first_kept = s.store.first_event_since(cutoff)?;
-        n += s.store.prune_events_before(first_kept)?;
+        if retention_ms > 0 {
+            let first_kept = s.store.first_event_since(cutoff)?;
+            events += s.store.prune_events_before(first_kept)?;
+        }
+        answers += s.store.prune_remembered(now_ms)?;
     }
-    Ok(n)
+    Ok((events, answers))
 }

@@ -61,10 +61,9 @@ pub fn spawn(
 ) -> Result<Handle, reqwest::Error> {
     let timeout = Duration::from_secs(cfg.timeout_seconds.max(1));
     let transport = HttpTransport::new(timeout, cfg.deny_networks.clone())?;
-    if cfg.retention_hours > 0 {
-        let retention_ms = cfg.retention_hours.saturating_mul(3_600_000);
-        tokio::spawn(prune_loop(Arc::downgrade(&registry), retention_ms));
-    }
+    // Always: kept idempotent answers expire even when events are kept for ever (retention 0).
+    let retention_ms = cfg.retention_hours.saturating_mul(3_600_000);
+    tokio::spawn(prune_loop(Arc::downgrade(&registry), retention_ms));
     Ok(spawn_with(
         registry,
         wake,
@@ -102,8 +101,10 @@ async fn prune_loop(registry: std::sync::Weak<Registry>, retention_ms: u64) {
         match tokio::task::spawn_blocking(move || dispatcher::prune(&r, retention_ms, now_ms()))
             .await
         {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!("pruned {n} events older than the retention window"),
+            Ok(Ok((0, 0))) => {}
+            Ok(Ok((events, answers))) => tracing::info!(
+                "pruned {events} events older than the retention window, {answers} expired idempotent answers"
+            ),
             Ok(Err(e)) => tracing::error!("pruning old events: {e}"),
             Err(e) => tracing::error!("pruning old events: {e}"),
         }

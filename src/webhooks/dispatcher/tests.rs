@@ -102,10 +102,16 @@ async fn session_with(dir: &tempfile::TempDir, hooks: Value) -> (Arc<Registry>, 
     let session_config: SessionConfig =
         serde_json::from_value(json!({ "webhooks": hooks })).expect("config");
     let name = SessionName::parse("s").expect("name");
-    let session = registry
-        .create(name, session_config, true)
+    let unanswered: crate::reply::Render<_> = Box::new(|_| crate::reply::Reply {
+        status: 201,
+        body: Vec::new(),
+        remember: None,
+    });
+    registry
+        .create(name.clone(), session_config, true, unanswered)
         .await
         .expect("session");
+    let session = registry.get(&name).expect("created");
     (registry, session)
 }
 
@@ -467,7 +473,7 @@ async fn old_events_are_pruned_unless_a_pending_or_dead_delivery_needs_them() {
         .expect("to dead");
     let before = session.store.events_after(0, 100).expect("events").len();
 
-    let pruned = prune(&registry, 3_600_000, now).expect("prune");
+    let (pruned, _) = prune(&registry, 3_600_000, now).expect("prune");
 
     let left: Vec<u64> = session
         .store
