@@ -54,9 +54,27 @@ struct Shared {
     unexpected: Arc<Mutex<Vec<String>>>,
     /// When each kill came (unix ms), to place a violation.
     kills: Arc<Mutex<Vec<u64>>>,
+    /// The receiver of each session's webhook (a, b, c), which fails every fourth request.
+    hooks: Vec<Recorder>,
+    /// The receiver of c's second webhook (no retries), which fails everything until the end.
+    dead: Recorder,
 }
 
 impl Shared {
+    /// Every receiver, with a name for messages.
+    fn receivers(&self) -> Vec<(&'static str, &Recorder)> {
+        let labels = [
+            "a's webhook",
+            "b's webhook",
+            "c's webhook",
+            "c's dead-letter webhook",
+        ];
+        labels
+            .into_iter()
+            .zip(self.hooks.iter().chain([&self.dead]))
+            .collect()
+    }
+
     fn unexpected(&self, what: String) {
         eprintln!("unexpected: {what}");
         self.unexpected.lock().expect("lock").push(what);
@@ -82,12 +100,12 @@ fn slow_disk(run: usize) -> bool {
 }
 
 /// Sessions a, b, c (c also with the always-failing webhook that dead-letters at once) and the groups.
-async fn setup(sh: &Shared, base: &str, hooks: &[Recorder], dead: &Recorder) -> Vec<Group> {
+async fn setup(sh: &Shared, base: &str) -> Vec<Group> {
     for (i, name) in SESSIONS.iter().enumerate() {
-        let mut webhooks = vec![json!({"url": hooks[i].url, "events": ["*"],
+        let mut webhooks = vec![json!({"url": sh.hooks[i].url, "events": ["*"],
             "retries": {"policy": "constant", "delaySeconds": 0, "attempts": 100}})];
         if *name == "c" {
-            webhooks.push(json!({"url": dead.url, "events": ["group.v2.update"],
+            webhooks.push(json!({"url": sh.dead.url, "events": ["group.v2.update"],
                 "retries": {"policy": "constant", "delaySeconds": 0, "attempts": 0}}));
         }
         let config =
@@ -210,10 +228,16 @@ async fn check_copies(sh: &Shared, base: &str, groups: &[Group], when: &str) {
 }
 
 /// Check 3, across a kill: an event the log listed before it is still there after the restart,
-/// unless it is old enough that pruning may have dropped it. Answers how many were checked.
-async fn check_log_kept(sh: &Shared, base: &str, poller: &Poller, when: &str) -> usize {
+/// unless it is old enough that pruning may have dropped it. Answers how many were checked,
+/// and the ids every log holds now.
+async fn check_log_kept(
+    sh: &Shared,
+    base: &str,
+    poller: &Poller,
+    when: &str,
+) -> (usize, HashSet<String>) {
     let seen = poller.seen();
-    let mut checked = 0;
+    let (mut checked, mut all) = (0, HashSet::new());
     for s in SESSIONS {
         let (log, read_end) = event_ids(&sh.http, base, s).await;
         for (id, e) in seen.iter().filter(|(_, e)| e.session == s) {
@@ -224,18 +248,21 @@ async fn check_log_kept(sh: &Shared, base: &str, poller: &Poller, when: &str) ->
             checked += 1;
             assert!(
                 log.contains(id),
-                "{when}: {s}'s log listed {id} (cursor {}, stamped {} ms before the read) and lost it in the kill: it was not durable",
+                "{when}: {s}'s log listed {id}, {} (cursor {}, stamped {} ms before the read), and lost it in the kill: it was listed before it was durable{}",
+                e.what,
                 e.cursor,
-                read_end.saturating_sub(e.ts)
+                read_end.saturating_sub(e.ts),
+                outcome(sh, e.what.split_once(' ').map_or("", |(_, s)| s))
             );
         }
+        all.extend(log);
     }
-    checked
+    (checked, all)
 }
 
 /// Check 2: what each acknowledged rename should have reached, and has not: a `group.v2.update`
 /// with its subject, accepted by the receiver of every member session, and by c's dead-letter one.
-fn undelivered(sh: &Shared, groups: &[Group], hooks: &[Recorder], dead: &Recorder) -> Vec<String> {
+fn undelivered(sh: &Shared, groups: &[Group]) -> Vec<String> {
     let got = |r: &Recorder| -> HashSet<(String, String, String)> {
         r.hits()
             .iter()
@@ -247,12 +274,13 @@ fn undelivered(sh: &Shared, groups: &[Group], hooks: &[Recorder], dead: &Recorde
             })
             .collect()
     };
-    let mut targets: Vec<(&str, &str, _)> = hooks
+    let mut targets: Vec<(&str, &str, _)> = sh
+        .hooks
         .iter()
         .zip(SESSIONS)
         .map(|(r, s)| (s, s, got(r)))
         .collect();
-    targets.push(("c's dead-letter webhook", "c", got(dead)));
+    targets.push(("c's dead-letter webhook", "c", got(&sh.dead)));
     let mut missing = Vec::new();
     let renames = sh.history.snapshot();
     for a in renames
@@ -274,16 +302,17 @@ fn undelivered(sh: &Shared, groups: &[Group], hooks: &[Recorder], dead: &Recorde
 /// Check 3: every event any receiver ever got was read from its session's log by the poller.
 /// A miss is certain when the poller caught up with that log after the receipt and before the
 /// event could be pruned; otherwise only a pause of the poller longer than the retention explains it.
+/// Only what was received before `before_ms` is looked at.
 fn delivered_unlisted(
     sh: &Shared,
     poller: &Poller,
-    receivers: &[(&str, &Recorder)],
+    before_ms: u64,
     in_log: &HashSet<String>,
 ) -> (usize, Vec<String>) {
     let seen = poller.seen();
     let (mut ids, mut bad) = (HashSet::new(), Vec::new());
-    for (label, r) in receivers {
-        for h in r.hits() {
+    for (label, r) in sh.receivers() {
+        for h in r.hits().into_iter().filter(|h| h.at_ms < before_ms) {
             if !ids.insert(h.id().to_owned()) || seen.contains_key(h.id()) {
                 continue;
             }
@@ -308,18 +337,22 @@ fn delivered_unlisted(
     (ids.len(), bad)
 }
 
+/// What came of the rename to `subject`, for a message ("" when there was none).
+fn outcome(sh: &Shared, subject: &str) -> String {
+    sh.history
+        .snapshot()
+        .into_iter()
+        .find(|a| !subject.is_empty() && a.subject == subject)
+        .map(|a| format!("; rename {subject:?} {:?}", a.outcome))
+        .unwrap_or_default()
+}
+
 /// Where an event stands: its change (for a rename) and the kill nearest its receipt.
 fn placed(sh: &Shared, h: &common::recorder::Hit) -> String {
     let subject = h.body["payload"]["group"]["subject"]
         .as_str()
         .unwrap_or_default();
-    let change = sh
-        .history
-        .snapshot()
-        .into_iter()
-        .find(|a| a.subject == subject)
-        .map(|a| format!("rename {subject:?} {:?}", a.outcome))
-        .unwrap_or_default();
+    let change = outcome(sh, subject);
     let ts = h.body["timestamp"].as_u64().unwrap_or_default();
     let kills = sh.kills.lock().expect("lock").clone();
     let kill = kills.iter().position(|&k| k >= h.at_ms).map_or_else(
@@ -327,7 +360,7 @@ fn placed(sh: &Shared, h: &common::recorder::Hit) -> String {
         |i| format!("received {} ms before kill {}", kills[i] - h.at_ms, i + 1),
     );
     format!(
-        "{change}, stamped {} ms before receipt, {kill}",
+        "stamped {} ms before receipt, {kill}{change}",
         h.at_ms.saturating_sub(ts)
     )
 }
@@ -387,7 +420,26 @@ async fn round(
     poller.point_at(&gw.base);
     let when = format!("after kill {k}");
     check_copies(sh, &gw.base, groups, &when).await;
-    let kept = check_log_kept(sh, &gw.base, poller, &when).await;
+    let (kept, in_log) = check_log_kept(sh, &gw.base, poller, &when).await;
+    // Check 3 for what came before the kill, once the poller has read the new process's logs.
+    let restarted = now_ms();
+    common::wait_for(
+        10,
+        "the poller to read the logs after the restart",
+        || async {
+            SESSIONS
+                .iter()
+                .all(|s| poller.caught_up_between(s, restarted, u64::MAX))
+        },
+    )
+    .await;
+    let kill_ms = sh.kills.lock().expect("lock").last().copied().unwrap_or(0);
+    let (_, unlisted) = delivered_unlisted(sh, poller, kill_ms, &in_log);
+    assert!(
+        unlisted.is_empty(),
+        "{when}: events delivered that the log never listed:\n{}",
+        unlisted.join("\n")
+    );
     let phase = if burst > kill_at {
         "mid-burst"
     } else {
@@ -411,14 +463,8 @@ async fn round(
 /// The end: every receiver answers 200 and c's dead letters go back to pending, until each
 /// acknowledged rename reached every webhook and nothing is left pending or dead (check 2).
 /// Answers how many dead letters were sent again, or why it cannot end.
-async fn drain(
-    sh: &Shared,
-    base: &str,
-    groups: &[Group],
-    hooks: &[Recorder],
-    dead: &Recorder,
-) -> Result<usize, String> {
-    for r in hooks.iter().chain([dead]) {
+async fn drain(sh: &Shared, base: &str, groups: &[Group]) -> Result<usize, String> {
+    for (_, r) in sh.receivers() {
         r.set(Mode::Accept);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -426,7 +472,7 @@ async fn drain(
     loop {
         retried += retry_dead(&sh.http, base, "c").await;
         let (left, orphaned) = left_over(&sh.http, base, &SESSIONS).await;
-        let missing = undelivered(sh, groups, hooks, dead);
+        let missing = undelivered(sh, groups);
         if left.is_empty() && missing.is_empty() {
             return Ok(retried);
         }
@@ -457,31 +503,32 @@ async fn every_acknowledged_change_survives_kill_dash_nine_at_random_moments_and
     println!("kill_matrix seed {seed} (replay its choices with KILL_MATRIX_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("temp dir");
+    let mut hooks = Vec::new();
+    for _ in SESSIONS {
+        hooks.push(Recorder::start(Mode::Flaky).await);
+    }
     let sh = Shared {
         http: reqwest::Client::new(),
         history: History::default(),
         unexpected: Arc::default(),
         kills: Arc::default(),
+        hooks,
+        dead: Recorder::start(Mode::Refuse).await,
     };
-    let mut hooks = Vec::new();
-    for _ in SESSIONS {
-        hooks.push(Recorder::start(Mode::Flaky).await);
-    }
-    let dead = Recorder::start(Mode::Refuse).await;
     let mut gw = Binary::start(
         &dir.path().join("data"),
         &env(0),
         &dir.path().join("run-0.log"),
     )
     .await;
-    let groups = setup(&sh, &gw.base, &hooks, &dead).await;
+    let groups = setup(&sh, &gw.base).await;
     let (poller, polling) = Poller::start(&gw.base, &SESSIONS, POLL_EVERY);
     let started = Instant::now();
     for k in 1..=KILLS {
         gw = round(&sh, gw, k, &groups, &poller, &mut rng, dir.path()).await;
     }
 
-    let drained = drain(&sh, &gw.base, &groups, &hooks, &dead).await;
+    let drained = drain(&sh, &gw.base, &groups).await;
     let end = now_ms();
     common::wait_for(10, "the poller to catch up with every log", || async {
         SESSIONS
@@ -496,24 +543,14 @@ async fn every_acknowledged_change_survives_kill_dash_nine_at_random_moments_and
     for s in SESSIONS {
         in_log.extend(event_ids(&sh.http, &gw.base, s).await.0);
     }
-    let labels = [
-        "a's webhook",
-        "b's webhook",
-        "c's webhook",
-        "c's dead-letter webhook",
-    ];
-    let receivers: Vec<(&str, &Recorder)> = labels
-        .into_iter()
-        .zip(hooks.iter().chain([&dead]))
-        .collect();
-    let (delivered, unlisted) = delivered_unlisted(&sh, &poller, &receivers, &in_log);
+    let (delivered, unlisted) = delivered_unlisted(&sh, &poller, u64::MAX, &in_log);
     println!(
         "{KILLS} kills in {:.1} s: {} renames acknowledged, {} lost with the process; {delivered} distinct events delivered, {} seen in the logs, {} dead letters retried at the end; longest poll gap {} ms (retention {RETENTION_MS} ms)",
         started.elapsed().as_secs_f64(),
         sh.history.count(Outcome::Acked),
         sh.history.count(Outcome::Lost),
         poller.seen().len(),
-        drained.as_ref().map_or(0, |n| *n),
+        drained.as_ref().map_or("no".to_owned(), |n| n.to_string()),
         poller.longest_gap_ms()
     );
     let mut failures = Vec::new();

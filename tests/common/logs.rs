@@ -64,8 +64,10 @@ pub async fn left_over(
         for state in ["pending", "dead"] {
             let url = format!("{base}/api/{s}/webhooks/deliveries?state={state}&limit=1000");
             let list = call_ok(http, "GET", &url, None).await;
-            let list = list.as_array().expect("array");
-            orphaned |= list.iter().any(|d| d["eventId"] == "");
+            let mut list = list.as_array().expect("array").clone();
+            // The orphaned ones first: they are the news.
+            list.sort_by_key(|d| d["eventId"] != "");
+            orphaned |= list.first().is_some_and(|d| d["eventId"] == "");
             left.extend(list.iter().take(3).map(|d| format!("{s}: {d}")));
         }
     }

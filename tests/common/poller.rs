@@ -15,6 +15,8 @@ pub struct Seen {
     pub cursor: String,
     /// The envelope's `timestamp` (unix ms), which pruning goes by.
     pub ts: u64,
+    /// The event's name, and the subject a `group.v2.update` carries if any.
+    pub what: String,
 }
 
 /// A pass over one session's log that read every page up to an empty one, on one process.
@@ -98,6 +100,13 @@ impl Poller {
                         session: session.to_owned(),
                         cursor: e["cursor"].as_str().unwrap_or_default().to_owned(),
                         ts: env["timestamp"].as_u64().unwrap_or_default(),
+                        what: format!(
+                            "{} {}",
+                            env["event"].as_str().unwrap_or_default(),
+                            env["payload"]["group"]["subject"]
+                                .as_str()
+                                .unwrap_or_default()
+                        ),
                     },
                 );
             }
