@@ -1,7 +1,8 @@
 //! `kill -9` at twenty-odd random moments of a mixed workload (bursts of renames by different
 //! members, fanned out to the other sessions; flaky receivers; dead letters retried; pruning
-//! every 50 ms): acknowledged changes stay in every member's copy and reach every webhook, and
-//! nothing is ever delivered that the event log did not hold.
+//! every 50 ms), the last one once pruning has emptied a log: acknowledged changes stay in every
+//! member's copy and reach every webhook, and nothing is ever delivered that the event log, read
+//! continuously from its last cursor, did not hold.
 //!
 //! The seed is printed; `KILL_MATRIX_SEED=<n>` replays its choices (groups, acting members,
 //! burst lengths, kill moments), though not the machine's timing.
@@ -14,11 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::binary::{call, call_ok, now_ms, Binary};
+use common::binary::{call_ok, now_ms, Binary};
 use common::history::{subject_refused, History, Outcome};
 use common::logs::{event_ids, left_over, retry_dead};
 use common::poller::Poller;
 use common::recorder::{Mode, Recorder};
+use common::workload::{rename_until, retry_dead_until_killed, Complaints, Renamer};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -55,7 +57,7 @@ struct Shared {
     http: reqwest::Client,
     history: History,
     /// Answers no fault explains; the test fails on any.
-    unexpected: Arc<Mutex<Vec<String>>>,
+    unexpected: Complaints,
     /// When each kill came (unix ms), to place a violation.
     kills: Arc<Mutex<Vec<u64>>>,
     /// The receiver of each session's webhook (a, b, c), which fails every fourth request.
@@ -78,11 +80,6 @@ impl Shared {
             .zip(self.hooks.iter().chain([&self.dead]))
             .collect()
     }
-
-    fn unexpected(&self, what: String) {
-        eprintln!("unexpected: {what}");
-        self.unexpected.lock().expect("lock").push(what);
-    }
 }
 
 /// The settings of run `run` (0 is the first process). Every other run has a slow disk
@@ -90,6 +87,8 @@ impl Shared {
 /// between a change's commit and its flush, where a kill finds what the gateway let out early.
 fn env(run: usize) -> Vec<(&'static str, String)> {
     let mut env = vec![
+        // The start-up's replay of interrupted fan-outs is logged: it shows which kills cut one.
+        ("RUST_LOG", "error,wagate::groups::service=info".into()),
         ("WAGATE_TEST_PRUNE_EVERY_MS", "50".into()),
         ("WAGATE_TEST_EVENT_RETENTION_MS", RETENTION_MS.to_string()),
     ];
@@ -141,63 +140,6 @@ async fn setup(sh: &Shared, base: &str) -> Vec<Group> {
         groups.push(Group { id, members });
     }
     groups
-}
-
-/// One writer of one round: which group, and where its choices and subject numbers start.
-struct Writer {
-    gi: usize,
-    group: Group,
-    round: usize,
-    first: u64,
-    rng: StdRng,
-}
-
-/// Renames a group again and again, each time as a random member, until `stop` or the process
-/// dies; subjects are `r<round>-g<group>-<n>`, unique over the run.
-async fn writer(sh: Shared, base: String, mut w: Writer, stop: Arc<AtomicBool>) {
-    let (gi, g) = (w.gi, &w.group);
-    for n in w.first.. {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let actor = SESSIONS[g.members[w.rng.gen_range(0..g.members.len())]];
-        let subject = format!("r{}-g{gi}-{n}", w.round);
-        let at = sh.history.send(gi, &subject);
-        let url = format!("{base}/api/{actor}/groups/{}/subject", g.id);
-        let Ok(a) = call(&sh.http, "PUT", &url, Some(&json!({"subject": subject}))).await else {
-            return;
-        };
-        sh.history.answered(at, a.ok());
-        // A member's share still being applied is the one refusal the contract allows here.
-        let allowed = a.ok() || (a.status == 503 && a.code() == "group_catching_up");
-        if !allowed {
-            sh.unexpected(format!("PUT {url}: {} {}", a.status, a.body));
-        }
-    }
-}
-
-/// Sends c's dead deliveries back to pending, a few at a time, until the process dies.
-async fn retrier(sh: Shared, base: String) {
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    loop {
-        tick.tick().await;
-        let list = format!("{base}/api/c/webhooks/deliveries?state=dead&limit=20");
-        let Ok(dead) = call(&sh.http, "GET", &list, None).await else {
-            return;
-        };
-        for d in dead.body.as_array().into_iter().flatten() {
-            let url = format!(
-                "{base}/api/c/webhooks/deliveries/{}/retry",
-                d["id"].as_str().unwrap_or_default()
-            );
-            let Ok(a) = call(&sh.http, "POST", &url, None).await else {
-                return;
-            };
-            if !(a.ok() || a.status == 404) {
-                sh.unexpected(format!("POST {url}: {} {}", a.status, a.body));
-            }
-        }
-    }
 }
 
 /// Check 1: every member's copy of each group is the same (but the admin-only `invite`), and
@@ -289,7 +231,7 @@ fn undelivered(sh: &Shared, groups: &[Group]) -> Vec<String> {
     let renames = sh.history.snapshot();
     for a in renames
         .iter()
-        .filter(|a| a.outcome == Outcome::Acked && a.subject.starts_with('r'))
+        .filter(|a| a.outcome == Outcome::Acked && !a.subject.starts_with("created-"))
     {
         let g = &groups[a.group];
         for (label, session, got) in &targets {
@@ -369,44 +311,62 @@ fn placed(sh: &Shared, h: &common::recorder::Hit) -> String {
     )
 }
 
-/// One round: the workload for a random time, a kill at a random moment, a restart, checks 1 and 3.
-async fn round(
+/// Round `k`'s workload on `gw` until its kill: answers when the kill came and what was going
+/// on. Most rounds rename for a random time and die at a random moment; the last one is quiet
+/// (dead letters are retried, nothing else) and dies once pruning has emptied a's log.
+async fn workload_until_kill(
     sh: &Shared,
     gw: Binary,
     k: usize,
     groups: &[Group],
-    poller: &Poller,
     rng: &mut StdRng,
-    dir: &Path,
-) -> Binary {
-    let burst = Duration::from_millis(rng.gen_range(50..1_200));
-    let kill_at = Duration::from_millis(rng.gen_range(20..1_500));
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked_before = sh.history.count(Outcome::Acked);
-    let mut tasks = Vec::new();
-    for (gi, g) in groups.iter().enumerate() {
-        for w in 0..WRITERS_PER_GROUP {
-            let w = Writer {
-                gi,
-                group: g.clone(),
-                round: k,
-                first: w * 100_000,
-                rng: StdRng::seed_from_u64(rng.gen()),
-            };
-            tasks.push(tokio::spawn(writer(
-                sh.clone(),
-                gw.base.clone(),
-                w,
-                stop.clone(),
-            )));
+) -> (Instant, String) {
+    let (http, base, complaints) = (sh.http.clone(), gw.base.clone(), sh.unexpected.clone());
+    let mut tasks = vec![tokio::spawn(retry_dead_until_killed(
+        http, base, "c", complaints,
+    ))];
+    let phase = if k == KILLS {
+        common::wait_for(15, "pruning to empty a's log", || async {
+            event_ids(&sh.http, &gw.base, "a").await.0.is_empty()
+        })
+        .await;
+        "quiet: a's log pruned to nothing, dead letters retried".to_owned()
+    } else {
+        let burst = Duration::from_millis(rng.gen_range(50..1_200));
+        let kill_at = Duration::from_millis(rng.gen_range(20..1_500));
+        let stop = Arc::new(AtomicBool::new(false));
+        for (gi, g) in groups.iter().enumerate() {
+            for w in 0..WRITERS_PER_GROUP {
+                let r = Renamer {
+                    group: gi,
+                    id: g.id.clone(),
+                    actors: g.members.iter().map(|&m| SESSIONS[m]).collect(),
+                    prefix: format!("r{k}-g{gi}-"),
+                    first: w * 100_000,
+                    rng: StdRng::seed_from_u64(rng.gen()),
+                };
+                let (http, base, history) = (sh.http.clone(), gw.base.clone(), sh.history.clone());
+                let (stop, complaints) = (stop.clone(), sh.unexpected.clone());
+                tasks.push(tokio::spawn(rename_until(
+                    http, base, r, history, stop, complaints,
+                )));
+            }
         }
-    }
-    tasks.push(tokio::spawn(retrier(sh.clone(), gw.base.clone())));
-    let started = Instant::now();
-    // Not a wait for a condition: these are the moments this round's seed chose.
-    tokio::time::sleep(burst.min(kill_at)).await;
-    stop.store(burst < kill_at, Ordering::SeqCst);
-    tokio::time::sleep(kill_at.saturating_sub(burst)).await;
+        // Not a wait for a condition: these are the moments this round's seed chose.
+        tokio::time::sleep(burst.min(kill_at)).await;
+        stop.store(burst < kill_at, Ordering::SeqCst);
+        tokio::time::sleep(kill_at.saturating_sub(burst)).await;
+        let what = if burst > kill_at {
+            "mid-burst"
+        } else {
+            "after the burst: deliveries, dead-letter retries, pruning"
+        };
+        format!(
+            "at {:4} ms, {what}, burst {:4} ms",
+            kill_at.as_millis(),
+            burst.as_millis()
+        )
+    };
     gw.kill();
     let killed = Instant::now();
     sh.kills.lock().expect("lock").push(now_ms());
@@ -414,18 +374,22 @@ async fn round(
         t.await.expect("a workload task");
     }
     sh.history.killed(killed);
-    let gw = Binary::start(
-        &dir.join("data"),
-        &env(k),
-        &dir.join(format!("run-{k}.log")),
-    )
-    .await;
-    let down = killed.elapsed();
-    poller.point_at(&gw.base);
+    (killed, phase)
+}
+
+/// Checks 1 and 3 on the process started after kill `k`; answers how many recent events of the
+/// logs were checked across the kill.
+async fn check_restart(
+    sh: &Shared,
+    base: &str,
+    k: usize,
+    groups: &[Group],
+    poller: &Poller,
+) -> usize {
     let when = format!("after kill {k}");
-    check_copies(sh, &gw.base, groups, &when).await;
-    let (kept, in_log) = check_log_kept(sh, &gw.base, poller, &when).await;
-    // Check 3 for what came before the kill, once the poller has read the new process's logs.
+    check_copies(sh, base, groups, &when).await;
+    let (kept, in_log) = check_log_kept(sh, base, poller, &when).await;
+    // What was delivered before the kill, once the poller has read the new process's logs.
     let restarted = now_ms();
     common::wait_for(
         10,
@@ -444,22 +408,39 @@ async fn round(
         "{when}: events delivered that the log never listed:\n{}",
         unlisted.join("\n")
     );
-    let phase = if burst > kill_at {
-        "mid-burst"
-    } else {
-        "after the burst: deliveries, dead-letter retries, pruning"
-    };
-    let disk = if slow_disk(k - 1) { "slow" } else { "normal" };
-    println!(
-        "kill {k:2}: {disk} disk, at {:4} ms ({phase}), burst {:4} ms, {:3} renames acknowledged, restarted in {} ms, {kept} recent events still listed",
-        (killed - started).as_millis(),
-        burst.as_millis(),
-        sh.history.count(Outcome::Acked) - acked_before,
-        down.as_millis()
-    );
     assert!(
         sh.unexpected.lock().expect("lock").is_empty(),
         "{when}: unexpected answers"
+    );
+    kept
+}
+
+/// One round: the workload, the kill, a restart on the same data, the checks.
+async fn round(
+    sh: &Shared,
+    gw: Binary,
+    k: usize,
+    groups: &[Group],
+    poller: &Poller,
+    rng: &mut StdRng,
+    dir: &Path,
+) -> Binary {
+    let acked_before = sh.history.count(Outcome::Acked);
+    let (killed, phase) = workload_until_kill(sh, gw, k, groups, rng).await;
+    let log = dir.join(format!("run-{k}.log"));
+    let gw = Binary::start(&dir.join("data"), &env(k), &log).await;
+    let down = killed.elapsed();
+    poller.point_at(&gw.base);
+    let kept = check_restart(sh, &gw.base, k, groups, poller).await;
+    let disk = if slow_disk(k - 1) { "slow" } else { "normal" };
+    let fanouts = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("applying a fan-out")
+        .count();
+    println!(
+        "kill {k:2}: {disk} disk, {phase}; {:3} renames acknowledged, {fanouts} fan-outs cut and replayed, restarted in {} ms, {kept} recent events still listed",
+        sh.history.count(Outcome::Acked) - acked_before,
+        down.as_millis()
     );
     gw
 }
@@ -497,6 +478,58 @@ async fn drain(sh: &Shared, base: &str, groups: &[Group]) -> Result<usize, Strin
     }
 }
 
+/// The end, after the last (quiet) kill: one rename of each group, whose events take the next
+/// cursors of the logs; then check 2 (the drain), check 1, and check 3 over the whole run.
+/// Answers the failures of checks 2 and 3.
+async fn finish(sh: &Shared, base: &str, groups: &[Group], poller: &Poller) -> Vec<String> {
+    for (gi, g) in groups.iter().enumerate() {
+        let subject = format!("final-g{gi}");
+        let at = sh.history.send(gi, &subject);
+        let url = format!(
+            "{base}/api/{}/groups/{}/subject",
+            SESSIONS[g.members[0]], g.id
+        );
+        call_ok(&sh.http, "PUT", &url, Some(json!({"subject": subject}))).await;
+        sh.history.answered(at, true);
+    }
+    let drained = drain(sh, base, groups).await;
+    let end = now_ms();
+    common::wait_for(10, "the poller to catch up with every log", || async {
+        SESSIONS
+            .iter()
+            .all(|s| poller.caught_up_between(s, end, u64::MAX))
+    })
+    .await;
+    check_copies(sh, base, groups, "at the end").await;
+    let mut in_log = HashSet::new();
+    for s in SESSIONS {
+        in_log.extend(event_ids(&sh.http, base, s).await.0);
+    }
+    let (delivered, unlisted) = delivered_unlisted(sh, poller, u64::MAX, &in_log);
+    println!(
+        "{} renames acknowledged, {} lost with the process; {delivered} distinct events delivered, {} seen in the logs, {} dead letters retried at the end; longest poll gap {} ms (retention {RETENTION_MS} ms)",
+        sh.history.count(Outcome::Acked),
+        sh.history.count(Outcome::Lost),
+        poller.seen().len(),
+        drained.as_ref().map_or("no".to_owned(), |n| n.to_string()),
+        poller.longest_gap_ms()
+    );
+    let mut failures = Vec::new();
+    if let Err(e) = drained {
+        failures.push(format!(
+            "check 2, every acknowledged change reaches every webhook: {e}"
+        ));
+    }
+    if !unlisted.is_empty() {
+        let n = unlisted.len();
+        failures.push(format!(
+            "check 3, {n} events delivered that the log never listed:\n{}",
+            unlisted.join("\n")
+        ));
+    }
+    failures
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_change_survives_kill_dash_nine_at_random_moments_and_nothing_unlogged_is_delivered(
 ) {
@@ -532,51 +565,12 @@ async fn every_acknowledged_change_survives_kill_dash_nine_at_random_moments_and
         gw = round(&sh, gw, k, &groups, &poller, &mut rng, dir.path()).await;
     }
 
-    let drained = drain(&sh, &gw.base, &groups).await;
-    let end = now_ms();
-    common::wait_for(10, "the poller to catch up with every log", || async {
-        SESSIONS
-            .iter()
-            .all(|s| poller.caught_up_between(s, end, u64::MAX))
-    })
-    .await;
+    let failures = finish(&sh, &gw.base, &groups, &poller).await;
     poller.stop();
     polling.await.expect("the poller");
-    check_copies(&sh, &gw.base, &groups, "at the end").await;
-    let mut in_log = HashSet::new();
-    for s in SESSIONS {
-        in_log.extend(event_ids(&sh.http, &gw.base, s).await.0);
-    }
-    // The run is what it claims: pruning dropped events (a's log no longer holds all it listed).
-    let listed_a = poller.seen().values().filter(|e| e.session == "a").count();
-    let kept_a = poller
-        .seen()
-        .iter()
-        .filter(|(id, e)| e.session == "a" && in_log.contains(*id))
-        .count();
-    assert!(kept_a < listed_a, "nothing was pruned from a's log ({kept_a} of {listed_a} events kept): the test knobs did not take");
-    let (delivered, unlisted) = delivered_unlisted(&sh, &poller, u64::MAX, &in_log);
     println!(
-        "{KILLS} kills in {:.1} s: {} renames acknowledged, {} lost with the process; {delivered} distinct events delivered, {} seen in the logs, {} dead letters retried at the end; longest poll gap {} ms (retention {RETENTION_MS} ms); pruning left {kept_a} of the {listed_a} events a's log listed",
-        started.elapsed().as_secs_f64(),
-        sh.history.count(Outcome::Acked),
-        sh.history.count(Outcome::Lost),
-        poller.seen().len(),
-        drained.as_ref().map_or("no".to_owned(), |n| n.to_string()),
-        poller.longest_gap_ms()
+        "{KILLS} kills and the end in {:.1} s",
+        started.elapsed().as_secs_f64()
     );
-    let mut failures = Vec::new();
-    if let Err(e) = drained {
-        failures.push(format!(
-            "check 2, every acknowledged change reaches every webhook: {e}"
-        ));
-    }
-    if !unlisted.is_empty() {
-        failures.push(format!(
-            "check 3, {} events delivered that the log never listed:\n{}",
-            unlisted.len(),
-            unlisted.join("\n")
-        ));
-    }
     assert!(failures.is_empty(), "seed {seed}:\n{}", failures.join("\n"));
 }

@@ -7,6 +7,7 @@ pub mod history;
 pub mod logs;
 pub mod poller;
 pub mod recorder;
+pub mod workload;
 
 use std::net::SocketAddr;
 use std::time::Duration;
