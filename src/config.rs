@@ -60,6 +60,9 @@ pub struct Config {
     /// `Name:Value;Name2:Value2`.
     #[arg(long, env = "WHATSAPP_HOOK_CUSTOM_HEADERS")]
     pub hook_custom_headers: Option<String>,
+    /// Requests under /api/ in progress at most; beyond it an immediate 503 `overloaded`.
+    #[arg(long, env = "WAGATE_MAX_INFLIGHT", default_value_t = 1024)]
+    pub max_inflight: usize,
     /// Print the OpenAPI document and exit.
     #[arg(long, default_value_t = false)]
     pub print_openapi: bool,
@@ -77,6 +80,17 @@ pub struct Config {
     /// Test hook: how long events stay in the log, ms; overrides WAGATE_EVENT_RETENTION_HOURS.
     #[arg(long, env = "WAGATE_TEST_EVENT_RETENTION_MS", hide = true)]
     pub test_event_retention_ms: Option<u64>,
+    /// Test hook: every store flush waits this many ms first (a slow disk).
+    #[arg(
+        long,
+        env = "WAGATE_TEST_FSYNC_DELAY_MS",
+        default_value_t = 0,
+        hide = true
+    )]
+    pub test_fsync_delay_ms: u64,
+    /// The store layer's fault seam: tests that embed the gateway inject storage faults here.
+    #[arg(skip)]
+    pub faults: crate::store::Faults,
 }
 
 impl Config {
@@ -99,6 +113,11 @@ impl Config {
     /// How often old events are pruned: every 10 minutes unless the test hook says otherwise.
     pub fn prune_every(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.test_prune_every_ms.unwrap_or(600_000).max(1))
+    }
+
+    /// New changes that may wait for the committer before more are refused as overloaded.
+    pub fn max_queued_commits(&self) -> usize {
+        self.max_inflight.saturating_mul(4).max(1024)
     }
 
     /// The API key from WAHA_API_KEY or its alias WHATSAPP_API_KEY.

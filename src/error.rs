@@ -6,6 +6,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::store::{FaultKind, StoreError};
+
 /// Everything a request can end in other than success. Each variant maps to one status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -38,6 +40,18 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     Unavailable(String),
+    /// More work than the gateway can hold: answered at once, before any store is touched.
+    #[error("the gateway is overloaded; retry in a second")]
+    Overloaded,
+    /// The disk is full: the change was not made.
+    #[error("the store of this session is full: {0}; the change was not made")]
+    StorageFull(String),
+    /// A write or flush failed: the change was not made.
+    #[error("the store of this session cannot write: {0}; the change was not made")]
+    StorageUnavailable(String),
+    /// An earlier change of the group is still being applied to a member's copy.
+    #[error("{0}")]
+    GroupCatchingUp(String),
 }
 
 impl ApiError {
@@ -83,7 +97,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_)
+            | Self::Overloaded
+            | Self::StorageUnavailable(_)
+            | Self::GroupCatchingUp(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 
@@ -102,6 +120,19 @@ impl ApiError {
             Self::SessionExists(_) => "session_exists",
             Self::Internal(_) => "internal_error",
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded => "overloaded",
+            Self::StorageFull(_) => "storage_full",
+            Self::StorageUnavailable(_) => "storage_unavailable",
+            Self::GroupCatchingUp(_) => "group_catching_up",
+        }
+    }
+
+    /// Seconds after which a retry may work, sent as `Retry-After`.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            Self::Overloaded | Self::StorageUnavailable(_) | Self::GroupCatchingUp(_) => Some(1),
+            Self::StorageFull(_) => Some(5),
+            _ => None,
         }
     }
 
@@ -142,6 +173,10 @@ pub struct InternalFault(pub String);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.status(), axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after() {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         if let Self::Internal(detail) = &self {
             resp.extensions_mut().insert(InternalFault(detail.clone()));
         }
@@ -151,7 +186,23 @@ impl IntoResponse for ApiError {
 
 impl From<sled::Error> for ApiError {
     fn from(e: sled::Error) -> Self {
-        Self::internal(format!("store: {e}"))
+        StoreError::from(e).into()
+    }
+}
+
+/// A store error as the client sees it: a storage fault says so (507 / 503, the detail is
+/// logged by the committer); the rest is an internal fault.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match (&e, e.fault()) {
+            (StoreError::Overloaded, _) => Self::Overloaded,
+            (_, Some(FaultKind::Full)) => Self::StorageFull("no space left on the device".into()),
+            (_, Some(FaultKind::ReadOnly)) => {
+                Self::StorageUnavailable("the data dir is read-only".into())
+            }
+            (_, Some(FaultKind::Io)) => Self::StorageUnavailable("an I/O error".into()),
+            (_, None) => Self::internal(format!("store: {e}")),
+        }
     }
 }
 

@@ -78,13 +78,20 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
     let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel();
     let data_dir = config.data_dir.clone();
     let env = environment(&config);
-    let registry =
-        tokio::task::spawn_blocking(move || Registry::open(&data_dir, env, global_hook, wake_tx))
-            .await
-            .map_err(|e| StartError::Config(e.to_string()))??;
+    config
+        .faults
+        .set_flush_delay(std::time::Duration::from_millis(config.test_fsync_delay_ms));
+    let storage = sessions::Storage {
+        max_queued: config.max_queued_commits(),
+        faults: config.faults.clone(),
+    };
+    let registry = tokio::task::spawn_blocking(move || {
+        Registry::open(&data_dir, env, global_hook, wake_tx, storage)
+    })
+    .await
+    .map_err(|e| StartError::Config(e.to_string()))??;
     let registry = Arc::new(registry);
-    let groups =
-        Arc::new(GroupService::open(registry.clone(), config.test_abort_before_fanout).await?);
+    let groups = GroupService::open(registry.clone(), config.test_abort_before_fanout).await?;
     let dispatcher = webhooks::spawn(
         registry.clone(),
         wake_rx,
@@ -103,6 +110,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         started: Instant::now(),
         started_ms: now_ms(),
         dispatcher,
+        inflight: Arc::new(tokio::sync::Semaphore::new(config.max_inflight.max(1))),
     };
     Ok((state, generated))
 }

@@ -167,9 +167,11 @@ async fn a_change_interrupted_before_its_fan_out_reaches_every_member_after_a_re
     // B's store does not have the change yet.
     {
         let sessions = dir.path().join("sessions");
-        let a = wagate::store::SessionStore::open(&sessions.join("a")).expect("a's store");
+        let a = wagate::store::SessionStore::open(&sessions.join("a"), Default::default())
+            .expect("a's store");
         assert_eq!(a.fanouts().expect("fan-outs").len(), 1);
-        let b = wagate::store::SessionStore::open(&sessions.join("b")).expect("b's store");
+        let b = wagate::store::SessionStore::open(&sessions.join("b"), Default::default())
+            .expect("b's store");
         let bytes = b.group(&gid).expect("read").expect("b holds the group");
         let held: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(held["participants"].as_array().map(Vec::len), Some(2));

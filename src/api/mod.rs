@@ -42,6 +42,9 @@ pub struct AppState {
     pub started_ms: u64,
     /// Health of the dispatcher: set by it, read by `/health`.
     pub dispatcher: crate::webhooks::Handle,
+    /// Permits for requests in progress under /api/ (`WAGATE_MAX_INFLIGHT`); a request that
+    /// finds none left is answered 503 `overloaded` at once.
+    pub inflight: Arc<tokio::sync::Semaphore>,
 }
 
 /// How requests prove they may use the API.
@@ -188,6 +191,10 @@ pub fn app(state: AppState) -> Router {
     let api = api
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_inflight,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), require_key));
     let spec_route = get(move || {
         let spec = spec.clone();
@@ -204,6 +211,10 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", spec_route)
         .merge(api.with_state(state))
         .layer(DefaultBodyLimit::max(1024 * 1024))
+        // A client that sends its body slower than this holds a permit and a task for nothing.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_secs(30),
+        ))
         .layer(middleware::from_fn(log_faults))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()
@@ -237,6 +248,19 @@ async fn require_key(State(state): State<AppState>, req: Request, next: Next) ->
             "send the API key in the X-Api-Key header"
         };
         ApiError::Unauthorized(msg.into()).into_response()
+    }
+}
+
+/// At most `WAGATE_MAX_INFLIGHT` requests in progress; beyond it 503 `overloaded` with
+/// `Retry-After: 1`, before any store is touched. `/ping` and `/health` are never limited, so
+/// that an operator can see the gateway alive under a flood.
+async fn limit_inflight(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if OPEN_PATHS.contains(&req.uri().path()) || req.uri().path() == "/health" {
+        return next.run(req).await;
+    }
+    match state.inflight.clone().try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => ApiError::Overloaded.into_response(),
     }
 }
 

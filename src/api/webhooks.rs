@@ -11,7 +11,7 @@ use super::{field_err, AppState, Errors};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::SessionName;
 use crate::sessions::now_ms;
-use crate::store::{split_delivery_key, DeliveryJob};
+use crate::store::{split_delivery_key, JobState, Work};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -86,18 +86,14 @@ async fn list_deliveries(
             }
         },
     };
-    let tree = if dead {
-        s.store.dead()
+    let state = if dead {
+        JobState::Dead
     } else {
-        s.store.deliveries()
+        JobState::Pending
     };
     let mut out = Vec::new();
-    for r in tree.iter().take(limit) {
-        let (k, v) = r.map_err(ApiError::from)?;
-        let Some((_, seq)) = split_delivery_key(&k) else {
-            continue;
-        };
-        let job: DeliveryJob = serde_json::from_slice(&v).map_err(ApiError::internal)?;
+    for (k, job) in s.store.jobs(state, limit)? {
+        let seq = split_delivery_key(&k).map_or(0, |(_, s)| s);
         let event_id = s
             .store
             .event(seq)?
@@ -153,12 +149,16 @@ async fn retry_delivery(
             p.id
         ))
     })?;
-    let bytes = s.store.dead().get(key)?.ok_or_else(not_found)?;
-    let mut job: DeliveryJob = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+    let mut job = s.store.job(JobState::Dead, &key)?.ok_or_else(not_found)?;
     job.attempts = 0;
     job.next_attempt_at = now_ms();
-    s.store.move_job(&key, &job, false)?;
-    s.flush().await?;
+    // Checked again inside the committer's transaction: of two retries at once, one moves it.
+    let applied = s
+        .commit_new(Work::requeue(key, &job)?, Vec::new(), 0)
+        .await?;
+    if applied.skipped {
+        return Err(not_found());
+    }
     state.registry.notify(&name);
     let seq = split_delivery_key(&key).map(|(_, s)| s).unwrap_or(0);
     let event_id = s

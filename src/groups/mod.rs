@@ -1,5 +1,6 @@
 //! Groups: the model, the pure rules, and the service that is the one write path.
 
+pub mod fanout;
 pub mod model;
 pub mod rules;
 pub mod service;

@@ -5,8 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde::{Deserialize, Serialize};
-
+use super::fanout::{CatchingUp, Fanout};
 use super::model::Group;
 use super::rules::{self, Change, Op, Outcome};
 use crate::error::{ApiError, ApiResult};
@@ -14,12 +13,6 @@ use crate::events::{self, GroupChange};
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
 use crate::sessions::{now_ms, Registry, Session};
 use crate::store::{GroupWrite, StoreError, Work};
-
-/// The other sessions' shares of one change, kept in the acting session's store until applied.
-#[derive(Serialize, Deserialize)]
-struct Fanout {
-    writes: Vec<(String, GroupWrite)>,
-}
 
 /// Where each group is held and which invite code leads to it, gateway-wide.
 #[derive(Default)]
@@ -42,6 +35,8 @@ pub struct GroupService {
     /// Every member session stores the same bytes, so one entry serves them all. A std Mutex:
     /// held for a lookup or an insert only.
     rendered: Mutex<HashMap<GroupId, Arc<Rendered>>>,
+    /// Groups whose last change still has members' shares to apply (see `fanout`).
+    catching_up: CatchingUp,
 }
 
 /// A group's GroupInfo as JSON, for admins (with the invite URL) and for other members.
@@ -105,54 +100,43 @@ impl GroupService {
     pub async fn open(
         registry: Arc<Registry>,
         abort_before_fanout: bool,
-    ) -> Result<Self, StoreError> {
-        let svc = Self {
+    ) -> Result<Arc<Self>, StoreError> {
+        let svc = Arc::new(Self {
             registry,
             locks: Mutex::new(HashMap::new()),
             index: RwLock::new(Index::default()),
             abort_before_fanout,
             rendered: Mutex::new(HashMap::new()),
-        };
+            catching_up: CatchingUp::default(),
+        });
+        svc.resume_fanouts().await?;
+        let mut index = Index::default();
         for session in svc.registry.list() {
-            for fan in session.store.fanouts()? {
-                let (id, bytes) = fan;
-                let fanout: Fanout =
-                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                        tree: "fanout",
-                        detail: e.to_string(),
-                    })?;
-                tracing::info!(session = %session.name, records = fanout.writes.len(), "applying a fan-out left by an interrupted change");
-                svc.apply_fanout(&fanout)
-                    .await
-                    .map_err(|e| StoreError::Corrupt {
-                        tree: "fanout",
-                        detail: e.to_string(),
-                    })?;
-                session.store.remove_fanout(id)?;
-            }
-        }
-        {
-            let mut index = svc.index.write().unwrap_or_else(|p| p.into_inner());
-            for session in svc.registry.list() {
-                for r in session.store.invites() {
-                    let (code, gid) = r?;
-                    if let (Ok(code), Ok(gid)) = (InviteCode::parse(&code), GroupId::parse(&gid)) {
-                        index.invites.insert(code, gid);
-                    }
+            for (code, gid) in session.store.invites()? {
+                if let (Ok(code), Ok(gid)) = (InviteCode::parse(&code), GroupId::parse(&gid)) {
+                    index.invites.insert(code, gid);
                 }
-                for r in session.store.groups() {
-                    let (gid, _) = r?;
-                    if let Ok(gid) = GroupId::parse(&gid) {
-                        index
-                            .holders
-                            .entry(gid)
-                            .or_default()
-                            .insert(session.name.clone());
-                    }
+            }
+            for (gid, _) in session.store.groups()? {
+                if let Ok(gid) = GroupId::parse(&gid) {
+                    index
+                        .holders
+                        .entry(gid)
+                        .or_default()
+                        .insert(session.name.clone());
                 }
             }
         }
+        *svc.index.write().unwrap_or_else(|p| p.into_inner()) = index;
         Ok(svc)
+    }
+
+    pub(super) fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub(super) fn catching_up(&self) -> &CatchingUp {
+        &self.catching_up
     }
 
     /// Takes the group's gateway-wide lock.
@@ -230,9 +214,9 @@ impl GroupService {
 
     /// Every group `session` is in.
     pub fn list(&self, session: &Session) -> ApiResult<Vec<Group>> {
-        let mut out = Vec::with_capacity(session.store.group_count());
-        for r in session.store.groups() {
-            let (_, bytes) = r?;
+        let stored = session.store.groups()?;
+        let mut out = Vec::with_capacity(stored.len());
+        for (_, bytes) in stored {
             out.push(decode(&bytes)?);
         }
         Ok(out)
@@ -288,13 +272,13 @@ impl GroupService {
     }
 
     async fn create_now(
-        &self,
+        self: &Arc<Self>,
         session: &Arc<Session>,
         subject: String,
         others: Vec<ContactId>,
     ) -> ApiResult<Group> {
+        let _gate = session.gate.read().await;
         session.require_working()?;
-        let actor = session.me_id();
         let id = loop {
             let id = GroupId::random();
             if !self.read_index().holders.contains_key(&id) {
@@ -302,6 +286,8 @@ impl GroupService {
             }
         };
         let _guard = self.lock_group(&id).await;
+        let _accounts = self.registry.accounts.read().await;
+        let actor = session.me_id();
         let now = now_ms();
         let (group, changes) = rules::create(
             id,
@@ -327,10 +313,20 @@ impl GroupService {
         detached(async move { this.mutate_now(&session, &id, op).await }).await
     }
 
-    async fn mutate_now(&self, session: &Arc<Session>, id: &GroupId, op: Op) -> ApiResult<Outcome> {
+    async fn mutate_now(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &GroupId,
+        op: Op,
+    ) -> ApiResult<Outcome> {
+        // Held to the answer: a stop waits for this change, and this change sees the stop.
+        let _gate = session.gate.read().await;
         session.require_working()?;
-        let actor = session.me_id();
         let _guard = self.lock_group(id).await;
+        self.caught_up(id).await?;
+        // Taken after the wait: a change of accounts waits only for changes being made.
+        let _accounts = self.registry.accounts.read().await;
+        let actor = session.me_id();
         let before = match &op {
             Op::Join(code) => {
                 let g = self.by_invite(code)?;
@@ -441,7 +437,7 @@ impl GroupService {
 
     #[allow(clippy::too_many_arguments)]
     async fn commit(
-        &self,
+        self: &Arc<Self>,
         acting: &Arc<Session>,
         before: Option<&Group>,
         after: Option<&Group>,
@@ -488,43 +484,25 @@ impl GroupService {
             fanout: fan_record,
         };
         acting
-            .commit(work, self.registry.endpoints(&rec), now)
+            .commit_new(work, self.registry.endpoints(&rec), now)
             .await?;
+        // Committed and durable: from here on the answer is a success, whatever the members do.
+        self.registry.notify(&acting.name);
+        self.update_index(before, after, &sessions);
         if self.abort_before_fanout && fan_id.is_some() {
             tracing::error!("test hook: aborting between the acting commit and the fan-out");
             std::process::abort();
         }
-        self.apply_fanout(&fanout).await?;
-        if let Some(id) = fan_id {
-            acting.store.remove_fanout(id)?;
-        }
-        self.registry.notify(&acting.name);
-        self.update_index(before, after, &sessions);
-        Ok(())
-    }
-
-    /// Applies the other sessions' shares (idempotent by version) and makes them durable.
-    /// All are queued before any is awaited, so they share one round of the committer.
-    async fn apply_fanout(&self, fanout: &Fanout) -> ApiResult<()> {
-        let mut pending = Vec::new();
-        for (name, w) in &fanout.writes {
-            let Some(s) = SessionName::parse(name)
-                .ok()
-                .and_then(|n| self.registry.get(&n))
-            else {
-                continue; // the session was deleted since
-            };
-            let rec = s.record();
-            let work = Work::Group {
-                write: w.clone(),
-                fanout: None,
-            };
-            let done = s.commit(work, self.registry.endpoints(&rec), now_ms());
-            pending.push((s, done));
-        }
-        for (s, done) in pending {
-            done.await?;
-            self.registry.notify(&s.name);
+        let Some(id) = fan_id else {
+            return Ok(());
+        };
+        match self.apply_fanout(&fanout).await {
+            Ok(()) => {
+                if let Err(e) = acting.store.remove_fanout(id) {
+                    tracing::warn!(session = %acting.name, "forgetting an applied fan-out record: {e}");
+                }
+            }
+            Err(e) => self.retry_fanout(fanout, Some((acting.clone(), id)), &e),
         }
         Ok(())
     }

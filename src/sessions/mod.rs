@@ -16,7 +16,9 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Environment, Me};
 use crate::ids::{ContactId, SessionName};
-use crate::store::{Commit, Committer, EndpointFilter, SessionStore, StoreError, Work};
+use crate::store::{
+    Applied, Commit, Committer, EndpointFilter, Faults, SessionStore, StoreError, Work,
+};
 use config::{SessionConfig, WebhookConfig};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -70,6 +72,13 @@ pub struct Session {
     me: RwLock<ContactId>,
     /// Makes changes durable, in rounds shared with every other session (see `store::commit`).
     committer: Committer,
+    /// Held (shared) by every group change this session makes, from its status check to its
+    /// answer, and (exclusive) by status changes and deletion: a change never lands after
+    /// STOPPED was answered. A tokio lock: held across the commit's await.
+    pub gate: tokio::sync::RwLock<()>,
+    /// Shares of group changes for this session that failed and are retried in the background:
+    /// counted as held groups when the account would change.
+    pub pending_shares: std::sync::atomic::AtomicUsize,
 }
 
 impl Session {
@@ -86,6 +95,8 @@ impl Session {
             record: RwLock::new(Arc::new(rec)),
             me: RwLock::new(me),
             committer,
+            gate: tokio::sync::RwLock::new(()),
+            pending_shares: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -149,15 +160,38 @@ impl Session {
 
     /// Commits `work` in this session's store and answers once it is durable, with the
     /// sequence numbers of its events. The commit is queued at once (before the first poll),
-    /// so changes submitted one after the other share a round.
+    /// so changes submitted one after the other share a round. This completes something
+    /// already under way (a fan-out share, a delivery's bookkeeping): it is never refused for
+    /// load; a new change from a client goes through `commit_new`.
     pub fn commit(
         &self,
         work: Work,
         endpoints: Vec<EndpointFilter>,
         now_ms: u64,
-    ) -> impl std::future::Future<Output = Result<Vec<u64>, StoreError>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
+        self.queue(work, endpoints, now_ms, false)
+    }
+
+    /// As `commit`, for a change a client asked for: refused at once with
+    /// `StoreError::Overloaded` when the committer's queue is full.
+    pub fn commit_new(
+        &self,
+        work: Work,
+        endpoints: Vec<EndpointFilter>,
+        now_ms: u64,
+    ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
+        self.queue(work, endpoints, now_ms, true)
+    }
+
+    fn queue(
+        &self,
+        work: Work,
+        endpoints: Vec<EndpointFilter>,
+        now_ms: u64,
+        fresh: bool,
+    ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
         let queued = Commit::new(work, &endpoints, now_ms)
-            .map(|commit| self.committer.submit(&self.store, commit));
+            .map(|commit| self.committer.submit(&self.store, commit, fresh));
         async move { queued?.await }
     }
 }
@@ -189,6 +223,19 @@ pub struct Registry {
     /// Wakes the dispatcher for a session after a commit.
     wake: UnboundedSender<SessionName>,
     committer: Committer,
+    /// The store layer's fault seam, given to every store opened.
+    faults: Faults,
+    /// Held (shared) by every group change, (exclusive) by a change of a session's account:
+    /// which sessions a change reaches is decided by the accounts, so they must not move under it.
+    pub accounts: tokio::sync::RwLock<()>,
+}
+
+/// How the stores are written: the committer's queue bound and the fault seam.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// New changes that may wait for the committer; more are refused as overloaded.
+    pub max_queued: usize,
+    pub faults: Faults,
 }
 
 pub fn now_ms() -> u64 {
@@ -205,8 +252,10 @@ impl Registry {
         environment: Environment,
         global_hook: Option<WebhookConfig>,
         wake: UnboundedSender<SessionName>,
+        storage: Storage,
     ) -> Result<Self, StoreError> {
-        let committer = Committer::start()?;
+        let committer = Committer::start(storage.max_queued)?;
+        let faults = &storage.faults;
         let root = data_dir.join("sessions");
         std::fs::create_dir_all(&root)?;
         let mut inner = Inner {
@@ -236,7 +285,7 @@ impl Registry {
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|(n, p)| open_session(n, p, shared))
+                            .map(|(n, p)| open_session(n, p, shared, faults))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -260,6 +309,8 @@ impl Registry {
             global_hook,
             wake,
             committer,
+            faults: storage.faults.clone(),
+            accounts: tokio::sync::RwLock::new(()),
         })
     }
 
@@ -397,7 +448,7 @@ impl Registry {
         rec.activity = now;
         let endpoints = self.endpoints(&rec);
         session
-            .commit(Work::record(&rec, evs)?, endpoints, now)
+            .commit_new(Work::record(&rec, evs)?, endpoints, now)
             .await?;
         session.set_record(rec);
         self.notify(&session.name);
@@ -420,7 +471,8 @@ impl Registry {
         let path = self.data_dir.join("sessions").join(name.as_str());
         let store = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || SessionStore::open(&path))
+            let faults = self.faults.clone();
+            tokio::task::spawn_blocking(move || SessionStore::open(&path, faults))
                 .await
                 .map_err(ApiError::internal)??
         };
@@ -465,8 +517,17 @@ impl Registry {
         let old_me = session.me_id();
         rec.me = Self::me_for(name, &config, me_id);
         self.check_me_free(&rec.me.id, name)?;
-        let held = session.store.group_count();
-        if rec.me.id != old_me.as_str() && held > 0 {
+        let moves = rec.me.id != old_me.as_str();
+        // No group change may decide who it reaches by the old account meanwhile.
+        let _accounts = match moves {
+            true => Some(self.accounts.write().await),
+            false => None,
+        };
+        let held = session.store.group_count()
+            + session
+                .pending_shares
+                .load(std::sync::atomic::Ordering::Acquire);
+        if moves && held > 0 {
             // Its groups list the old account; another account cannot take over its copies.
             return Err(ApiError::conflict(
                 "session_in_groups",
@@ -479,7 +540,7 @@ impl Registry {
         rec.activity = now_ms();
         let endpoints = self.endpoints(&rec);
         session
-            .commit(Work::record(&rec, Vec::new())?, endpoints, rec.activity)
+            .commit_new(Work::record(&rec, Vec::new())?, endpoints, rec.activity)
             .await?;
         session.set_record(rec);
         let mut inner = self.write();
@@ -495,14 +556,24 @@ impl Registry {
     pub async fn transition(&self, name: &SessionName, path: &[Status]) -> ApiResult<Arc<Session>> {
         let _guard = self.lifecycle.lock().await;
         let session = self.get(name).ok_or_else(|| session_404(name))?;
-        let rec = SessionRecord::clone(&session.record());
-        self.commit_statuses(&session, rec, path).await?;
+        {
+            // Changes in progress end first; later ones see the new status.
+            let _gate = session.gate.write().await;
+            let rec = SessionRecord::clone(&session.record());
+            self.commit_statuses(&session, rec, path).await?;
+        }
         Ok(session)
     }
 
     /// Removes a session and its store. Idempotent.
     pub async fn delete(&self, name: &SessionName) -> ApiResult<Option<Arc<Session>>> {
         let _guard = self.lifecycle.lock().await;
+        // Changes in progress end before the store goes.
+        let current = self.get(name);
+        let _gate = match &current {
+            Some(s) => Some(s.gate.write().await),
+            None => None,
+        };
         let removed = {
             let mut inner = self.write();
             let removed = inner.sessions.remove(name);
@@ -538,8 +609,9 @@ fn open_session(
     name: &SessionName,
     path: &Path,
     committer: &Committer,
+    faults: &Faults,
 ) -> Result<Option<Session>, StoreError> {
-    let store = SessionStore::open(path)?;
+    let store = SessionStore::open(path, faults.clone())?;
     let Some(record) = store.load_record::<SessionRecord>()? else {
         tracing::warn!(session = %name, "skipping a session store without a record (interrupted create)");
         return Ok(None);

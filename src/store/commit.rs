@@ -8,14 +8,23 @@
 //! a round takes every change queued so far, commits each store's share in ONE transaction,
 //! then flushes the touched stores in parallel, then answers. Changes queued during a round's
 //! fsync go together in the next round: group commit of transactions as well as of flushes.
+//!
+//! A round that fails for a store (a full disk, a failed fsync) is taken back there (see
+//! `recover.rs`); the store refuses writes until it recovers, which this thread tries every
+//! `RETRY_EVERY` and whenever a write for it comes.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Weak};
 
 use tokio::sync::oneshot;
 
-use super::{Commit, SessionStore, StoreError, StoreResult};
+use super::fault::Undo;
+use super::recover::RETRY_EVERY;
+use super::work::{Applied, Commit};
+use super::write::{RoundWrites, WriteFailed};
+use super::{SessionStore, StoreError, StoreResult};
 
 /// The most changes one round takes, so that one round's answer is not held back too long.
 const MAX_ROUND: usize = 4_096;
@@ -25,40 +34,59 @@ const FLUSH_THREADS: usize = 8;
 struct Job {
     store: Arc<SessionStore>,
     commit: Commit,
-    reply: oneshot::Sender<StoreResult<Vec<u64>>>,
+    reply: oneshot::Sender<StoreResult<Applied>>,
 }
 
 /// A handle on the committer thread; cheap to clone. The thread ends when the last handle goes.
 #[derive(Clone)]
 pub struct Committer {
     tx: Sender<Job>,
+    /// Changes queued and not yet taken by a round: the queue's bound is checked against it.
+    queued: Arc<AtomicUsize>,
+    /// The most changes that may wait; new changes beyond it are refused at once.
+    max_queued: usize,
 }
 
 impl Committer {
-    pub fn start() -> std::io::Result<Self> {
+    pub fn start(max_queued: usize) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let counter = queued.clone();
         std::thread::Builder::new()
             .name("wagate-commit".into())
-            .spawn(move || run(rx))?;
-        Ok(Self { tx })
+            .spawn(move || run(rx, counter))?;
+        Ok(Self {
+            tx,
+            queued,
+            max_queued: max_queued.max(1),
+        })
     }
 
-    /// Queues `commit` on `store` now; the answer (the events' sequence numbers) comes once the
-    /// change is durable. Sending first and awaiting later lets a caller put several stores'
-    /// changes in the same round.
+    /// Queues `commit` on `store` now; the answer comes once the change is durable. Sending
+    /// first and awaiting later lets a caller put several stores' changes in the same round.
+    /// A `fresh` change (one the client has not been answered for) is refused with
+    /// `StoreError::Overloaded` when the queue is full; the rest complete changes already made.
     pub fn submit(
         &self,
         store: &Arc<SessionStore>,
         commit: Commit,
-    ) -> impl std::future::Future<Output = StoreResult<Vec<u64>>> + Send + 'static {
+        fresh: bool,
+    ) -> impl std::future::Future<Output = StoreResult<Applied>> + Send + 'static {
         let (reply, answer) = oneshot::channel();
-        let sent = self.tx.send(Job {
-            store: store.clone(),
-            commit,
-            reply,
-        });
+        let sent = if fresh && self.queued.load(Ordering::Relaxed) >= self.max_queued {
+            Err(StoreError::Overloaded)
+        } else {
+            self.queued.fetch_add(1, Ordering::Relaxed);
+            self.tx
+                .send(Job {
+                    store: store.clone(),
+                    commit,
+                    reply,
+                })
+                .map_err(|_| stopped())
+        };
         async move {
-            sent.map_err(|_| stopped())?;
+            sent?;
             // Unit tests run the dispatcher under paused time, which jumps to the next timer
             // whenever the runtime is idle, unless a blocking task is running: wait in one there,
             // so that time stands still while the committer works, as it does for a real flush.
@@ -77,8 +105,19 @@ fn stopped() -> StoreError {
     StoreError::Io(std::io::Error::other("the committer thread has stopped"))
 }
 
-fn run(rx: Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn run(rx: Receiver<Job>, queued: Arc<AtomicUsize>) {
+    // Weak: a deleted session's store must close (its files are removed, its name reused).
+    let mut failed: Vec<Weak<SessionStore>> = Vec::new();
+    loop {
+        let first = match rx.recv_timeout(RETRY_EVERY) {
+            Ok(j) => j,
+            Err(RecvTimeoutError::Timeout) => {
+                // Idle: give failed stores their chance to take writes again.
+                failed.retain(|s| s.upgrade().is_some_and(|s| s.recover().is_err()));
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let mut jobs = vec![first];
         while jobs.len() < MAX_ROUND {
             match rx.try_recv() {
@@ -86,47 +125,92 @@ fn run(rx: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        round(jobs);
+        queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+        for store in round(jobs) {
+            if !failed.iter().any(|s| s.ptr_eq(&store)) {
+                failed.push(store);
+            }
+        }
+        failed.retain(|s| s.upgrade().is_some_and(|s| s.is_failed()));
     }
 }
 
-/// One round: a transaction per store, then the flushes, then the answers.
-fn round(jobs: Vec<Job>) {
+/// One store's part of a round.
+struct Part {
+    store: Arc<SessionStore>,
+    commits: Vec<Commit>,
+    replies: Vec<oneshot::Sender<StoreResult<Applied>>>,
+}
+
+/// One round: a transaction per store, then the flushes, then the answers. Answers the stores
+/// that failed in it.
+fn round(jobs: Vec<Job>) -> Vec<Weak<SessionStore>> {
     let mut index: HashMap<*const SessionStore, usize> = HashMap::new();
-    let mut by_store: Vec<(Arc<SessionStore>, Vec<Commit>, Vec<oneshot::Sender<_>>)> = Vec::new();
+    let mut parts: Vec<Part> = Vec::new();
     for job in jobs {
-        let key = Arc::as_ptr(&job.store);
-        let i = *index.entry(key).or_insert_with(|| {
-            by_store.push((job.store.clone(), Vec::new(), Vec::new()));
-            by_store.len() - 1
+        let i = *index.entry(Arc::as_ptr(&job.store)).or_insert_with(|| {
+            parts.push(Part {
+                store: job.store.clone(),
+                commits: Vec::new(),
+                replies: Vec::new(),
+            });
+            parts.len() - 1
         });
-        by_store[i].1.push(job.commit);
-        by_store[i].2.push(job.reply);
+        parts[i].commits.push(job.commit);
+        parts[i].replies.push(job.reply);
     }
-    let committed: Vec<StoreResult<Vec<Vec<u64>>>> = by_store
+    let written: Vec<Result<RoundWrites, WriteFailed>> = parts
         .iter()
-        .map(|(store, commits, _)| store.commit_many(commits))
+        .map(|p| {
+            p.store.recover().map_err(|error| WriteFailed {
+                error,
+                round: 0,
+                undo: Undo::default(),
+            })?;
+            p.store.write_round(&p.commits)
+        })
         .collect();
-    let to_flush: Vec<usize> = committed
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.is_ok())
-        .map(|(i, _)| i)
-        .collect();
+    let flushed = flush_all(&parts, &written);
+    let mut failed = Vec::new();
+    for ((part, written), flushed) in parts.into_iter().zip(written).zip(flushed) {
+        let store = part.store;
+        let result = match (written, flushed) {
+            (Ok(w), Ok(())) => {
+                store.round_durable(&w);
+                Ok(w.applied)
+            }
+            (Ok(w), Err(e)) => Err(store.round_failed(&e, w.round, w.undo)),
+            (Err(f), _) if f.error.fault().is_some() && !store.is_failed() => {
+                Err(store.round_failed(&f.error, f.round, f.undo))
+            }
+            (Err(f), _) => Err(f.error),
+        };
+        if store.is_failed() {
+            failed.push(Arc::downgrade(&store));
+        }
+        // Let go of the store before answering: a caller that drops the gateway on the answer
+        // may open the same store again at once (sled locks its files while one handle lives).
+        drop(store);
+        answer(part.replies, result);
+    }
+    failed
+}
+
+/// Flushes every store whose transaction was written, in parallel; one result per part.
+fn flush_all(parts: &[Part], written: &[Result<RoundWrites, WriteFailed>]) -> Vec<StoreResult<()>> {
+    let to_flush: Vec<usize> = (0..parts.len()).filter(|&i| written[i].is_ok()).collect();
     let mut flushed: HashMap<usize, StoreResult<()>> = HashMap::new();
     if to_flush.len() == 1 {
-        let i = to_flush[0];
-        flushed.insert(i, by_store[i].0.flush());
+        flushed.insert(to_flush[0], parts[to_flush[0]].store.flush());
     } else if !to_flush.is_empty() {
         let chunk = to_flush.len().div_ceil(FLUSH_THREADS);
         std::thread::scope(|scope| {
             let handles: Vec<_> = to_flush
                 .chunks(chunk)
                 .map(|part| {
-                    let by_store = &by_store;
                     scope.spawn(move || {
                         part.iter()
-                            .map(|&i| (i, by_store[i].0.flush()))
+                            .map(|&i| (i, parts[i].store.flush()))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -139,26 +223,41 @@ fn round(jobs: Vec<Job>) {
             }
         });
     }
-    for (i, ((store, _, replies), result)) in by_store.into_iter().zip(committed).enumerate() {
-        let result = result.and_then(|seqs| {
-            flushed
-                .remove(&i)
-                .unwrap_or(Err(StoreError::Poisoned))
-                .map(|()| seqs)
-        });
-        match result {
-            Ok(seqs) => {
-                for (reply, seqs) in replies.into_iter().zip(seqs) {
-                    let _ = reply.send(Ok(seqs));
-                }
-            }
-            Err(e) => {
-                tracing::error!(store = %store.path().display(), "commit failed: {e}");
-                let msg = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(StoreError::Io(std::io::Error::other(msg.clone()))));
-                }
+    (0..parts.len())
+        .map(|i| flushed.remove(&i).unwrap_or(Err(StoreError::Poisoned)))
+        .collect()
+}
+
+/// Sends each change of a part its answer.
+fn answer(replies: Vec<oneshot::Sender<StoreResult<Applied>>>, result: StoreResult<Vec<Applied>>) {
+    match result {
+        Ok(applied) => {
+            for (reply, a) in replies.into_iter().zip(applied) {
+                let _ = reply.send(Ok(a));
             }
         }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(same(&e)));
+            }
+        }
+    }
+}
+
+/// A copy of a round's error for each change it answers.
+fn same(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable { kind, detail } => StoreError::Unavailable {
+            kind: *kind,
+            detail: detail.clone(),
+        },
+        StoreError::Overloaded => StoreError::Overloaded,
+        other => match other.fault() {
+            Some(kind) => StoreError::Unavailable {
+                kind,
+                detail: other.to_string(),
+            },
+            None => StoreError::Io(std::io::Error::other(other.to_string())),
+        },
     }
 }

@@ -17,7 +17,7 @@ use super::retry::{parse_retry_after, Schedule};
 use super::sign::{self, Prepared};
 use crate::ids::SessionName;
 use crate::sessions::{now_ms, Registry, Session, SessionRecord};
-use crate::store::StoreResult;
+use crate::store::{Applied, StoreResult, Work};
 
 #[cfg(test)]
 mod tests;
@@ -121,7 +121,11 @@ pub struct Worker {
     tasks: HashMap<tokio::task::Id, u64>,
     /// The record the webhook was last looked up in, and what was found.
     hook_cache: Option<(Arc<SessionRecord>, Option<Arc<Prepared>>)>,
+    /// Moves to the dead letters queued at the committer, awaited by `settle`.
+    burials: Vec<Burial>,
 }
+
+type Burial = std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<Applied>> + Send>>;
 
 impl Worker {
     pub fn new(
@@ -148,21 +152,34 @@ impl Worker {
             in_flight: JoinSet::new(),
             tasks: HashMap::new(),
             hook_cache: None,
+            burials: Vec::new(),
         }
     }
 
     /// The thin loop: steps until told to stop; a store error resets the worker to what the
     /// store holds (in-flight attempts are dropped and will be sent again: at-least-once).
     pub async fn run(mut self) {
+        // A storage fault is logged once per episode (the store logs it too), not every second.
+        let mut faulted = false;
         loop {
             match self.step().await {
-                Ok(Step::Continue) => {}
+                Ok(Step::Continue) => faulted = false,
                 Ok(Step::Stop) => break,
                 Err(e) => {
-                    tracing::error!(session = %self.name, "webhook worker: {e}; reloading in 1 s");
+                    match e.fault() {
+                        Some(_) if faulted => {}
+                        Some(_) => {
+                            faulted = true;
+                            tracing::warn!(session = %self.name, "webhook worker paused by a storage fault: {e}; retrying every second");
+                        }
+                        None => {
+                            tracing::error!(session = %self.name, "webhook worker: {e}; reloading in 1 s")
+                        }
+                    }
                     self.in_flight.abort_all();
                     self.in_flight = JoinSet::new();
                     self.tasks.clear();
+                    self.burials.clear();
                     self.queue = Queue::default();
                     self.loaded_upto = 0;
                     self.requeues_seen = u64::MAX;
@@ -205,9 +222,7 @@ impl Worker {
                     self.load(&live)?;
                 }
                 if self.queue.is_empty() && self.in_flight.is_empty() {
-                    if wrote {
-                        flush(&live.session).await?;
-                    }
+                    self.settle(&live, wrote).await?;
                     return Ok(Step::Stop);
                 }
             }
@@ -228,9 +243,7 @@ impl Worker {
                 }
             },
         }
-        if wrote {
-            flush(&live.session).await?;
-        }
+        self.settle(&live, wrote).await?;
         // Hold nothing strong while waiting (see `registry`).
         drop(live);
         let sleep = {
@@ -251,9 +264,7 @@ impl Worker {
                 while let Some(done) = self.in_flight.try_join_next_with_id() {
                     wrote |= self.land(&live, done)?;
                 }
-                if wrote {
-                    flush(&live.session).await?;
-                }
+                self.settle(&live, wrote).await?;
             }
             _ = self.wake.notified() => {}
             _ = sleep => {}
@@ -432,6 +443,8 @@ impl Worker {
     }
 
     /// Moves a job to the dead letters with its reason; it stays there until retried by hand.
+    /// The move is a transaction, so it goes through the committer (never on this async
+    /// thread, where it would wait behind a flush); `settle` waits for it.
     fn bury(&mut self, live: &Live, seq: u64, reason: &str) -> StoreResult<()> {
         let Some(mut job) = self.queue.remove(seq) else {
             return Ok(());
@@ -439,7 +452,24 @@ impl Worker {
         job.last_error = Some(reason.to_owned());
         job.next_attempt_at = 0;
         let key = crate::store::delivery_key(self.endpoint, seq);
-        live.session.store.move_job(&key, &job, true)?;
+        let work = Work::bury(key, &job)?;
+        self.burials
+            .push(Box::pin(live.session.commit(work, Vec::new(), 0)));
+        Ok(())
+    }
+
+    /// Makes this step's writes durable: the burials (each commit flushes, and so covers the
+    /// jobs rewritten before it), else a flush when a job was rewritten.
+    async fn settle(&mut self, live: &Live, wrote: bool) -> StoreResult<()> {
+        if self.burials.is_empty() {
+            if wrote {
+                flush(&live.session).await?;
+            }
+            return Ok(());
+        }
+        for burial in std::mem::take(&mut self.burials) {
+            burial.await?;
+        }
         Ok(())
     }
 }

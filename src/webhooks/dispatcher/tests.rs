@@ -10,7 +10,8 @@ use tokio::sync::Semaphore;
 use super::*;
 use crate::sessions::config::SessionConfig;
 use crate::sessions::endpoint_id;
-use crate::store::{split_delivery_key, DeliveryJob, EventRecord};
+use crate::sessions::Storage;
+use crate::store::{split_delivery_key, DeliveryJob, EventRecord, Faults, JobState, Work};
 use crate::webhooks::client::AnswerFuture;
 
 const URL: &str = "http://127.0.0.1:9/hook";
@@ -86,7 +87,17 @@ async fn session_with(dir: &tempfile::TempDir, hooks: Value) -> (Arc<Registry>, 
     let config = crate::Config::for_dir(dir.path());
     let (wake_tx, _wake_rx) = unbounded_channel();
     let registry = Arc::new(
-        Registry::open(dir.path(), crate::environment(&config), None, wake_tx).expect("registry"),
+        Registry::open(
+            dir.path(),
+            crate::environment(&config),
+            None,
+            wake_tx,
+            Storage {
+                max_queued: 1024,
+                faults: Faults::default(),
+            },
+        )
+        .expect("registry"),
     );
     let session_config: SessionConfig =
         serde_json::from_value(json!({ "webhooks": hooks })).expect("config");
@@ -179,20 +190,17 @@ impl Setup {
     /// The dead jobs: (seq, job).
     async fn dead_after_waiting(&self, n: usize) -> Vec<(u64, DeliveryJob)> {
         for _ in 0..10_000 {
-            if self.session.store.dead().len() >= n {
+            if self.session.store.job_count(JobState::Dead).expect("count") >= n {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.session
             .store
-            .dead()
-            .iter()
-            .map(|r| {
-                let (k, v) = r.expect("read");
-                let seq = split_delivery_key(&k).expect("key").1;
-                (seq, serde_json::from_slice(&v).expect("job"))
-            })
+            .jobs(JobState::Dead, usize::MAX)
+            .expect("dead jobs")
+            .into_iter()
+            .map(|(k, job)| (split_delivery_key(&k).expect("key").1, job))
             .collect()
     }
 }
@@ -226,7 +234,10 @@ async fn a_failing_receiver_is_retried_on_the_constant_schedule_then_dead_letter
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].1.attempts, 4);
     assert_eq!(dead[0].1.last_error.as_deref(), Some("HTTP 500"));
-    assert_eq!(t.session.store.deliveries().len(), 0);
+    assert_eq!(
+        t.session.store.job_count(JobState::Pending).expect("count"),
+        0
+    );
     assert!(
         tokio::time::timeout(Duration::from_secs(600), t.rx.recv())
             .await
@@ -262,16 +273,16 @@ async fn exponential_retries_double_with_at_most_twenty_percent_jitter() {
         prev = at;
     }
     for _ in 0..10_000 {
-        if t.session.store.deliveries().is_empty() {
+        if t.session.store.job_count(JobState::Pending).expect("count") == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(
-        t.session.store.deliveries().is_empty(),
+        (t.session.store.job_count(JobState::Pending).expect("count") == 0),
         "delivered on the 4th try"
     );
-    assert!(t.session.store.dead().is_empty());
+    assert!((t.session.store.job_count(JobState::Dead).expect("count") == 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -394,13 +405,7 @@ async fn a_restarted_worker_resumes_from_the_persisted_attempt_count_and_time() 
     t.next().await;
     let key = crate::store::delivery_key(endpoint_id(URL), t.session.store.last_seq());
     for _ in 0..10_000 {
-        let job: Option<DeliveryJob> = t
-            .session
-            .store
-            .deliveries()
-            .get(key)
-            .expect("read")
-            .map(|v| serde_json::from_slice(&v).expect("job"));
+        let job = t.session.store.job(JobState::Pending, &key).expect("read");
         if job.is_some_and(|j| j.attempts == 2) {
             break;
         }
@@ -451,18 +456,14 @@ async fn old_events_are_pruned_unless_a_pending_or_dead_delivery_needs_them() {
         )
         .expect("commit");
     let dead_key = crate::store::delivery_key(endpoint_id(URL), seqs[2]);
-    let job: DeliveryJob = serde_json::from_slice(
-        &session
-            .store
-            .deliveries()
-            .get(dead_key)
-            .expect("read")
-            .expect("job"),
-    )
-    .expect("job");
-    session
+    let job = session
         .store
-        .move_job(&dead_key, &job, true)
+        .job(JobState::Pending, &dead_key)
+        .expect("read")
+        .expect("job");
+    session
+        .commit(Work::bury(dead_key, &job).expect("work"), Vec::new(), 0)
+        .await
         .expect("to dead");
     let before = session.store.events_after(0, 100).expect("events").len();
 

@@ -1,0 +1,153 @@
+//! The delivery log of a session: pending and dead delivery jobs, keyed by endpoint and event
+//! sequence number. The dispatcher reads and rewrites pending jobs here; moves between pending
+//! and dead go through the committer (`Work::Bury`, `Work::Requeue`).
+
+use serde::{Deserialize, Serialize};
+
+use super::trees::TreeId;
+use super::{delivery_key, split_delivery_key, SessionStore, StoreError, StoreResult};
+
+/// A pending (or dead) delivery of one event to one endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryJob {
+    pub event: String,
+    pub group: Option<String>,
+    pub url: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Unix ms; 0 = now.
+    pub next_attempt_at: u64,
+    pub last_error: Option<String>,
+}
+
+impl DeliveryJob {
+    pub fn to_bytes(&self) -> StoreResult<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| StoreError::Corrupt {
+            tree: "deliveries",
+            detail: e.to_string(),
+        })
+    }
+
+    fn from_bytes(seq: u64, bytes: &[u8]) -> StoreResult<Self> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            tree: "deliveries",
+            detail: format!("job {seq}: {e}"),
+        })
+    }
+}
+
+/// Where a delivery job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Pending,
+    Dead,
+}
+
+impl JobState {
+    fn tree(self) -> TreeId {
+        match self {
+            JobState::Pending => TreeId::Deliveries,
+            JobState::Dead => TreeId::Dead,
+        }
+    }
+}
+
+impl SessionStore {
+    /// Pending jobs of one endpoint with a sequence number in `from..=to`, oldest first; only
+    /// jobs of durable events (a job is never seen before its change is on disk).
+    pub fn pending_jobs(
+        &self,
+        endpoint: [u8; 8],
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, DeliveryJob)>> {
+        let to = to.min(self.durable_seq());
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let range = delivery_key(endpoint, from).to_vec()..=delivery_key(endpoint, to).to_vec();
+        let mut out = Vec::new();
+        for (k, v) in self.scan(TreeId::Deliveries, range, limit)? {
+            if let Some((_, seq)) = split_delivery_key(&k) {
+                out.push((seq, DeliveryJob::from_bytes(seq, &v)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The endpoints that have pending jobs (one seek per endpoint, not a full scan).
+    pub fn endpoints_with_jobs(&self) -> StoreResult<Vec<[u8; 8]>> {
+        let mut out = Vec::new();
+        let mut from = [0u8; 16];
+        loop {
+            let next = self.scan(TreeId::Deliveries, from.to_vec().., 1)?;
+            let Some((ep, _)) = next.first().and_then(|(k, _)| split_delivery_key(k)) else {
+                break;
+            };
+            out.push(ep);
+            match u64::from_be_bytes(ep).checked_add(1) {
+                Some(n) => from = delivery_key(n.to_be_bytes(), 0),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The delivery log: jobs in `state` of durable events, in key order, as (key, job).
+    pub fn jobs(&self, state: JobState, limit: usize) -> StoreResult<Vec<([u8; 16], DeliveryJob)>> {
+        let durable = self.durable_seq();
+        let mut out = Vec::new();
+        for (k, v) in self.scan(state.tree(), .., usize::MAX)? {
+            if out.len() >= limit {
+                break;
+            }
+            let Some((_, seq)) = split_delivery_key(&k) else {
+                continue;
+            };
+            if seq > durable {
+                continue;
+            }
+            let mut key = [0u8; 16];
+            key.copy_from_slice(&k);
+            out.push((key, DeliveryJob::from_bytes(seq, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// How many jobs are in `state`.
+    pub fn job_count(&self, state: JobState) -> StoreResult<usize> {
+        Ok(self.jobs(state, usize::MAX)?.len())
+    }
+
+    /// One job in `state`, by key.
+    pub fn job(&self, state: JobState, key: &[u8; 16]) -> StoreResult<Option<DeliveryJob>> {
+        let seq = split_delivery_key(key).map_or(0, |(_, s)| s);
+        match self.get(state.tree(), key)? {
+            Some(v) => Ok(Some(DeliveryJob::from_bytes(seq, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Rewrites a pending job (after a failed attempt).
+    pub fn save_job(&self, endpoint: [u8; 8], seq: u64, job: &DeliveryJob) -> StoreResult<()> {
+        self.trees()?
+            .tree(TreeId::Deliveries)
+            .insert(delivery_key(endpoint, seq), job.to_bytes()?)?;
+        Ok(())
+    }
+
+    /// Forgets a delivered job.
+    pub fn remove_job(&self, endpoint: [u8; 8], seq: u64) -> StoreResult<()> {
+        self.trees()?
+            .tree(TreeId::Deliveries)
+            .remove(delivery_key(endpoint, seq))?;
+        Ok(())
+    }
+
+    /// How many dead deliveries were put back to pending (durably) since the store was opened.
+    pub fn requeues(&self) -> u64 {
+        self.requeues.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

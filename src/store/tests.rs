@@ -1,0 +1,172 @@
+//! The store's own rules: version skipping, rounds that fail and are taken back, durability
+//! before visibility.
+
+use std::sync::Arc;
+
+use super::*;
+
+fn write(version: u64, subject: &str) -> Commit {
+    let work = Work::Group {
+        write: GroupWrite {
+            group_id: "g1@g.us".into(),
+            version,
+            group: Some(format!(r#"{{"subject":"{subject}"}}"#)),
+            invite_del: None,
+            invite_put: None,
+            events: vec![EventRecord {
+                name: "group.v2.update".into(),
+                group: Some("g1@g.us".into()),
+                body: format!(r#"{{"id":"evt_{version}"}}"#),
+            }],
+        },
+        fanout: None,
+    };
+    let hook = EndpointFilter {
+        id: [1; 8],
+        url: "http://127.0.0.1:9/h".into(),
+        events: None,
+    };
+    Commit::new(work, &[hook], 1).expect("commit")
+}
+
+fn subject(store: &SessionStore) -> String {
+    let json = store.group("g1@g.us").expect("read").expect("stored");
+    String::from_utf8_lossy(&json).into_owned()
+}
+
+fn seqs(applied: Vec<Applied>) -> Vec<Vec<u64>> {
+    applied.into_iter().map(|a| a.seqs).collect()
+}
+
+#[test]
+fn a_write_at_or_below_the_stored_version_is_skipped_within_a_round_across_rounds_and_restarts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
+    let applied = store
+        .commit_many(&[write(2, "two"), write(1, "one"), write(3, "three")])
+        .expect("round");
+    assert!(applied[1].skipped, "the older change is skipped");
+    assert_eq!(
+        seqs(applied),
+        [vec![1], Vec::<u64>::new(), vec![2]],
+        "the older change has no events"
+    );
+    assert!(subject(&store).contains("three"));
+    assert_eq!(
+        seqs(store.commit_many(&[write(3, "again")]).expect("round")),
+        [Vec::<u64>::new()]
+    );
+    assert_eq!(
+        store
+            .pending_jobs([1; 8], 0, u64::MAX, 10)
+            .expect("jobs")
+            .len(),
+        2,
+        "jobs only for the applied changes"
+    );
+    drop(store);
+    let store = SessionStore::open(dir.path(), Faults::default()).expect("reopen");
+    assert_eq!(
+        seqs(store.commit_many(&[write(3, "stale")]).expect("round")),
+        [Vec::<u64>::new()]
+    );
+    assert_eq!(
+        seqs(store.commit_many(&[write(4, "four")]).expect("round")),
+        [vec![3]]
+    );
+    assert!(subject(&store).contains("four"));
+    assert_eq!(store.group_count(), 1);
+}
+
+/// Runs one change through a real committer; answers its result.
+fn commit_now(committer: &Committer, store: &Arc<SessionStore>, c: Commit) -> StoreResult<Applied> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(committer.submit(store, c, true))
+}
+
+#[test]
+fn a_round_whose_flush_fails_is_taken_back_and_the_store_takes_writes_once_flushes_work() {
+    let dir = tempfile::tempdir().expect("dir");
+    let faults = Faults::default();
+    let store = Arc::new(SessionStore::open(dir.path(), faults.clone()).expect("open"));
+    let committer = Committer::start(100).expect("committer");
+    commit_now(&committer, &store, write(1, "one")).expect("first change");
+
+    faults.fail_flushes(Some(FaultKind::Io));
+    let err = commit_now(&committer, &store, write(2, "two")).expect_err("the flush fails");
+    assert_eq!(err.fault(), Some(FaultKind::Io), "{err}");
+    assert!(store.is_failed());
+    assert!(
+        subject(&store).contains("one"),
+        "reads see the state before the failed round"
+    );
+    assert_eq!(
+        store.durable_seq(),
+        1,
+        "the failed round's event is not durable"
+    );
+    assert_eq!(store.events_after(0, 10).expect("events").len(), 1);
+    assert!(
+        commit_now(&committer, &store, write(3, "three")).is_err(),
+        "no writes while the flush still fails"
+    );
+
+    faults.fail_flushes(None);
+    let mut tries = 0;
+    let applied = loop {
+        tries += 1;
+        match commit_now(&committer, &store, write(2, "two again")) {
+            Ok(a) => break a,
+            // The store retries its recovery at most every RETRY_EVERY.
+            Err(e) if tries < 100 => {
+                assert_eq!(e.fault(), Some(FaultKind::Io), "{e}");
+                std::thread::sleep(recover::RETRY_EVERY / 4);
+            }
+            Err(e) => panic!("the store did not recover: {e}"),
+        }
+    };
+    assert_eq!(
+        applied.seqs,
+        vec![2],
+        "the failed round's sequence number is reused"
+    );
+    assert!(subject(&store).contains("two again"));
+    drop(store);
+    drop(committer);
+    let store = SessionStore::open(dir.path(), Faults::default()).expect("reopen");
+    assert!(subject(&store).contains("two again"));
+    let bodies: Vec<String> = store
+        .events_after(0, 10)
+        .expect("events")
+        .into_iter()
+        .map(|(_, b)| String::from_utf8_lossy(&b).into_owned())
+        .collect();
+    assert_eq!(bodies, [r#"{"id":"evt_1"}"#, r#"{"id":"evt_2"}"#]);
+}
+
+#[test]
+fn reads_see_the_state_before_a_failed_round_through_the_overlay() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
+    store.commit_many(&[write(1, "one")]).expect("first");
+    let w = store.write_round(&[write(2, "two")]).expect("second");
+    assert!(subject(&store).contains("two"), "visible before the flush");
+    // As when sled refuses the undo (its error is sticky): only the overlay hides the round.
+    let overlay = w.undo.overlay();
+    *store.overlay.write().expect("lock") = Some(Arc::new(overlay));
+    store
+        .failed
+        .store(true, std::sync::atomic::Ordering::Release);
+    assert!(subject(&store).contains("one"));
+    assert_eq!(store.groups().expect("groups").len(), 1);
+    assert_eq!(
+        store
+            .pending_jobs([1; 8], 0, u64::MAX, 10)
+            .expect("jobs")
+            .len(),
+        1,
+        "the failed round's job is not pending"
+    );
+}

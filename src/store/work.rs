@@ -1,0 +1,145 @@
+//! What a change writes: the units of work the committer takes, with their delivery jobs.
+
+use serde::{Deserialize, Serialize};
+
+use super::jobs::DeliveryJob;
+use super::{StoreError, StoreResult};
+
+/// An event ready to be logged: its name, the group it concerns (for per-group ordering of
+/// deliveries), and the exact envelope bytes that will be signed and sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub name: String,
+    pub group: Option<String>,
+    pub body: String,
+}
+
+/// What one session's store gets for one change of one group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupWrite {
+    pub group_id: String,
+    /// The group's version after the change: a write at or below the stored one is skipped.
+    pub version: u64,
+    /// The group's JSON to keep, or `None` when this session no longer holds the group.
+    pub group: Option<String>,
+    /// Invite codes to forget and to index.
+    pub invite_del: Option<String>,
+    pub invite_put: Option<String>,
+    pub events: Vec<EventRecord>,
+}
+
+/// One change for the committer.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// One session's share of a group change, with the fan-out record of the others' shares.
+    Group {
+        write: GroupWrite,
+        fanout: Option<(u64, Vec<u8>)>,
+    },
+    /// A new session record (serialised) and the events it caused.
+    Record {
+        bytes: Vec<u8>,
+        events: Vec<EventRecord>,
+    },
+    /// A dead delivery back to pending with `job` (skipped when it is not dead any more).
+    Requeue { key: [u8; 16], job: Vec<u8> },
+    /// A pending delivery to the dead letters, as `job`.
+    Bury { key: [u8; 16], job: Vec<u8> },
+    /// Nothing to write: only make what was written before durable.
+    Flush,
+}
+
+impl Work {
+    pub fn record(record: &impl Serialize, events: Vec<EventRecord>) -> StoreResult<Self> {
+        let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt {
+            tree: "meta",
+            detail: e.to_string(),
+        })?;
+        Ok(Work::Record { bytes, events })
+    }
+
+    /// A dead delivery to send again, with `job` as it should be pending.
+    pub fn requeue(key: [u8; 16], job: &DeliveryJob) -> StoreResult<Self> {
+        Ok(Work::Requeue {
+            key,
+            job: job.to_bytes()?,
+        })
+    }
+
+    /// A pending delivery to dead-letter, with `job` as it should be kept.
+    pub fn bury(key: [u8; 16], job: &DeliveryJob) -> StoreResult<Self> {
+        Ok(Work::Bury {
+            key,
+            job: job.to_bytes()?,
+        })
+    }
+
+    pub(super) fn events(&self) -> &[EventRecord] {
+        match self {
+            Work::Group { write, .. } => &write.events,
+            Work::Record { events, .. } => events,
+            Work::Requeue { .. } | Work::Bury { .. } | Work::Flush => &[],
+        }
+    }
+}
+
+/// The serialised delivery jobs of one event, by endpoint.
+type EventJobs = Vec<([u8; 8], Vec<u8>)>;
+
+/// A change with its delivery jobs, serialised by whoever builds it (an API task) so that the
+/// committer's thread, where every store's writes queue, only reads and inserts.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub work: Work,
+    /// Per event of `work`, the serialised job of each endpoint that takes it.
+    pub(super) jobs: Vec<EventJobs>,
+}
+
+impl Commit {
+    pub fn new(work: Work, endpoints: &[EndpointFilter], now_ms: u64) -> StoreResult<Self> {
+        let mut jobs = Vec::with_capacity(work.events().len());
+        for e in work.events() {
+            let mut per_ep = Vec::new();
+            for ep in endpoints.iter().filter(|ep| ep.wants(&e.name)) {
+                let job = DeliveryJob {
+                    event: e.name.clone(),
+                    group: e.group.clone(),
+                    url: ep.url.clone(),
+                    attempts: 0,
+                    next_attempt_at: now_ms,
+                    last_error: None,
+                };
+                per_ep.push((ep.id, job.to_bytes()?));
+            }
+            jobs.push(per_ep);
+        }
+        Ok(Self { work, jobs })
+    }
+}
+
+/// What one committed change did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The sequence numbers of its events.
+    pub seqs: Vec<u64>,
+    /// Nothing was written: a group write at or below the stored version, or a requeue of a
+    /// delivery that is not dead any more.
+    pub skipped: bool,
+}
+
+/// A webhook endpoint as the store sees it: its key prefix and which events it takes.
+#[derive(Debug, Clone)]
+pub struct EndpointFilter {
+    pub id: [u8; 8],
+    pub url: String,
+    /// `None` means every event (`*`).
+    pub events: Option<Vec<String>>,
+}
+
+impl EndpointFilter {
+    pub fn wants(&self, event: &str) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|e| e == event))
+    }
+}

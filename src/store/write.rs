@@ -1,0 +1,338 @@
+//! Writing a round: every change queued for one store in ONE sled transaction, recording the
+//! value each write replaced, so that a round whose flush fails can be taken back (`fault.rs`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
+    TransactionalTree,
+};
+use sled::{IVec, Transactional};
+
+use super::fault::Undo;
+use super::trees::{TreeId, Trees};
+use super::work::{Applied, Commit, GroupWrite, Work};
+use super::{delivery_key, SessionStore, StoreError, StoreResult, GROUP_COUNT_KEY, ROUND_KEY};
+use super::{u64_of, SESSION_KEY};
+
+/// A round whose transaction failed in sled, with what it may have overwritten.
+#[derive(Debug)]
+pub struct WriteFailed {
+    pub error: StoreError,
+    /// The round's number, or 0 when it never reached sled.
+    pub round: u64,
+    pub undo: Undo,
+}
+
+/// One store's share of a round, written but not yet known durable.
+#[derive(Debug)]
+pub struct RoundWrites {
+    pub applied: Vec<Applied>,
+    pub undo: Undo,
+    /// The round's number, as written to meta.
+    pub round: u64,
+    /// Groups held after the round.
+    pub groups: u64,
+    /// Dead deliveries put back to pending.
+    pub requeued: u64,
+    /// The last event sequence number after the round.
+    pub last_seq: u64,
+}
+
+/// The counters a round's transaction ends with.
+struct Counts {
+    seq: u64,
+    groups: u64,
+    requeued: u64,
+}
+
+/// A transaction's trees, recording what each write replaced.
+struct Tx<'a> {
+    t: &'a [TransactionalTree],
+    undo: Vec<(TreeId, IVec, Option<IVec>)>,
+}
+
+type TxResult<T> = ConflictableTransactionResult<T, ()>;
+
+impl Tx<'_> {
+    fn insert(&mut self, id: TreeId, key: &[u8], value: &[u8]) -> TxResult<Option<IVec>> {
+        let old = self.t[id as usize].insert(key, value)?;
+        self.undo.push((id, IVec::from(key), old.clone()));
+        Ok(old)
+    }
+
+    fn remove(&mut self, id: TreeId, key: &[u8]) -> TxResult<Option<IVec>> {
+        let old = self.t[id as usize].remove(key)?;
+        if old.is_some() {
+            self.undo.push((id, IVec::from(key), old.clone()));
+        }
+        Ok(old)
+    }
+}
+
+/// The state one round's transaction carries from change to change.
+struct RoundState<'a> {
+    seq: u64,
+    groups: u64,
+    requeued: u64,
+    /// Versions the store held before the round (the committer's cache).
+    stored: &'a HashMap<String, u64>,
+    /// Versions written by earlier changes of this round.
+    written: HashMap<String, u64>,
+}
+
+impl SessionStore {
+    /// Commits several changes in ONE transaction, in order, without a flush, and takes them as
+    /// durable (for tests that seed a store; the committer flushes between the two).
+    pub fn commit_many(&self, items: &[Commit]) -> StoreResult<Vec<Applied>> {
+        let w = self.write_round(items).map_err(|f| f.error)?;
+        self.round_durable(&w);
+        Ok(w.applied)
+    }
+
+    /// Writes a round's changes in one transaction; they are visible but not yet durable.
+    pub(super) fn write_round(&self, items: &[Commit]) -> Result<RoundWrites, WriteFailed> {
+        let failed = |error| WriteFailed {
+            error,
+            round: 0,
+            undo: Undo::default(),
+        };
+        let t = self.trees().map_err(failed)?;
+        if items.iter().all(|i| matches!(i.work, Work::Flush)) {
+            return self.flush_only(items.len()).map_err(failed);
+        }
+        let mut versions = self.versions_of(&t, items).map_err(failed)?;
+        let mut next = self
+            .next_seq
+            .lock()
+            .map_err(|_| failed(StoreError::Poisoned))?;
+        let round = self.round.load(Ordering::Acquire) + 1;
+        let start = RoundStart {
+            seq: *next,
+            groups: self.group_count.load(Ordering::Acquire),
+            round,
+        };
+        // The before-images leave the transaction here, so that a commit that fails in sled
+        // still hands them to `round_failed` (restoring values never overwritten is harmless).
+        let undo = RefCell::new(Vec::new());
+        let res = t.all[..].transaction(|view| transaction(view, items, &start, &versions, &undo));
+        let undo = Undo {
+            writes: undo.into_inner(),
+        };
+        match res {
+            Ok((applied, counts, written)) => {
+                *next = counts.seq;
+                versions.extend(written);
+                self.round.store(round, Ordering::Release);
+                Ok(RoundWrites {
+                    applied,
+                    undo,
+                    round,
+                    groups: counts.groups,
+                    requeued: counts.requeued,
+                    last_seq: counts.seq - 1,
+                })
+            }
+            Err(TransactionError::Storage(e)) => Err(WriteFailed {
+                error: e.into(),
+                round,
+                undo,
+            }),
+            Err(TransactionError::Abort(())) => Err(failed(StoreError::Poisoned)),
+        }
+    }
+
+    /// A round of flushes only: nothing to write, the flush covers what was written outside
+    /// the committer.
+    fn flush_only(&self, n: usize) -> StoreResult<RoundWrites> {
+        let next = *self.next_seq.lock().map_err(|_| StoreError::Poisoned)?;
+        Ok(RoundWrites {
+            applied: vec![Applied::default(); n],
+            undo: Undo::default(),
+            round: self.round.load(Ordering::Acquire),
+            groups: self.group_count.load(Ordering::Acquire),
+            requeued: 0,
+            last_seq: next.saturating_sub(1),
+        })
+    }
+
+    /// The committer's cache of stored versions, filled for the groups `items` write.
+    fn versions_of(
+        &self,
+        t: &Trees,
+        items: &[Commit],
+    ) -> StoreResult<std::sync::MutexGuard<'_, HashMap<String, u64>>> {
+        let mut versions = self
+            .version_cache
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
+        for item in items {
+            if let Work::Group { write, .. } = &item.work {
+                if !versions.contains_key(&write.group_id) {
+                    let stored = t
+                        .tree(TreeId::Versions)
+                        .get(write.group_id.as_bytes())?
+                        .map_or(0, |v| u64_of(&v));
+                    versions.insert(write.group_id.clone(), stored);
+                }
+            }
+        }
+        Ok(versions)
+    }
+
+    /// After a round's flush succeeded: its events may be listed and delivered.
+    pub(super) fn round_durable(&self, w: &RoundWrites) {
+        self.group_count.store(w.groups, Ordering::Release);
+        self.durable.fetch_max(w.last_seq, Ordering::AcqRel);
+        if w.requeued > 0 {
+            self.requeues.fetch_add(w.requeued, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Where a round's transaction starts.
+struct RoundStart {
+    seq: u64,
+    groups: u64,
+    round: u64,
+}
+
+type Written = (Vec<Applied>, Counts, HashMap<String, u64>);
+
+/// The body of a round's transaction (sled may run it more than once).
+fn transaction(
+    view: &[TransactionalTree],
+    items: &[Commit],
+    start: &RoundStart,
+    stored: &HashMap<String, u64>,
+    undo: &RefCell<Vec<(TreeId, IVec, Option<IVec>)>>,
+) -> TxResult<Written> {
+    let mut tx = Tx {
+        t: view,
+        undo: Vec::new(),
+    };
+    let mut st = RoundState {
+        seq: start.seq,
+        groups: start.groups,
+        requeued: 0,
+        stored,
+        written: HashMap::new(),
+    };
+    let mut applied = Vec::with_capacity(items.len());
+    let result = (|| {
+        for item in items {
+            applied.push(apply(&mut tx, &mut st, item)?);
+        }
+        tx.insert(TreeId::Meta, ROUND_KEY, &start.round.to_be_bytes())?;
+        tx.insert(TreeId::Meta, GROUP_COUNT_KEY, &st.groups.to_be_bytes())
+    })();
+    *undo.borrow_mut() = std::mem::take(&mut tx.undo);
+    result?;
+    let counts = Counts {
+        seq: st.seq,
+        groups: st.groups,
+        requeued: st.requeued,
+    };
+    Ok((applied, counts, st.written))
+}
+
+/// Writes one change of a round.
+fn apply(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<Applied> {
+    match &item.work {
+        Work::Flush => return Ok(Applied::default()),
+        Work::Record { bytes, .. } => {
+            tx.insert(TreeId::Meta, SESSION_KEY, bytes)?;
+        }
+        Work::Group { write, fanout } => {
+            if !group(tx, st, write)? {
+                return Ok(Applied {
+                    seqs: Vec::new(),
+                    skipped: true,
+                });
+            }
+            if let Some((id, bytes)) = fanout {
+                tx.insert(TreeId::Fanout, &id.to_be_bytes(), bytes)?;
+            }
+        }
+        Work::Requeue { key, job } => {
+            if tx.remove(TreeId::Dead, key)?.is_none() {
+                return Ok(Applied {
+                    seqs: Vec::new(),
+                    skipped: true,
+                });
+            }
+            tx.insert(TreeId::Deliveries, key, job)?;
+            st.requeued += 1;
+        }
+        Work::Bury { key, job } => {
+            tx.remove(TreeId::Deliveries, key)?;
+            tx.insert(TreeId::Dead, key, job)?;
+        }
+    }
+    let mut seqs = Vec::with_capacity(item.jobs.len());
+    for (e, per_ep) in item.work.events().iter().zip(&item.jobs) {
+        tx.insert(TreeId::Events, &st.seq.to_be_bytes(), e.body.as_bytes())?;
+        for (ep, bytes) in per_ep {
+            tx.insert(TreeId::Deliveries, &delivery_key(*ep, st.seq), bytes)?;
+        }
+        seqs.push(st.seq);
+        st.seq += 1;
+    }
+    Ok(Applied {
+        seqs,
+        skipped: false,
+    })
+}
+
+/// Writes one session's copy of a group; false when it is not newer than the stored one.
+fn group(tx: &mut Tx<'_>, st: &mut RoundState<'_>, w: &GroupWrite) -> TxResult<bool> {
+    let stored = st
+        .written
+        .get(w.group_id.as_str())
+        .or_else(|| st.stored.get(&w.group_id))
+        .copied()
+        .unwrap_or(0);
+    if stored >= w.version {
+        return Ok(false);
+    }
+    st.written.insert(w.group_id.clone(), w.version);
+    let gid = w.group_id.as_bytes();
+    tx.insert(TreeId::Versions, gid, &w.version.to_be_bytes())?;
+    let held_before = match &w.group {
+        Some(json) => tx.insert(TreeId::Groups, gid, json.as_bytes())?.is_some(),
+        None => tx.remove(TreeId::Groups, gid)?.is_some(),
+    };
+    match (held_before, w.group.is_some()) {
+        (false, true) => st.groups += 1,
+        (true, false) => st.groups = st.groups.saturating_sub(1),
+        _ => {}
+    }
+    if let Some(code) = &w.invite_del {
+        tx.remove(TreeId::Invites, code.as_bytes())?;
+    }
+    if let Some(code) = &w.invite_put {
+        tx.insert(TreeId::Invites, code.as_bytes(), gid)?;
+    }
+    Ok(true)
+}
+
+/// Writes a round's before-images back, newest write first, in one transaction.
+pub(super) fn apply_undo(t: &Trees, undo: &Undo) -> StoreResult<()> {
+    let res = t.all[..].transaction(|view| {
+        for (id, key, old) in undo.writes.iter().rev() {
+            let tree = &view[*id as usize];
+            match old {
+                Some(v) => tree.insert(key, v.clone())?,
+                None => tree.remove(key)?,
+            };
+        }
+        Ok::<_, ConflictableTransactionError<()>>(())
+    });
+    match res {
+        Ok(()) => Ok(()),
+        Err(TransactionError::Storage(e)) => Err(e.into()),
+        Err(TransactionError::Abort(())) => Err(StoreError::Poisoned),
+    }
+}
