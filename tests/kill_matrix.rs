@@ -83,8 +83,8 @@ impl Shared {
 }
 
 /// The settings of run `run` (0 is the first process). Every other run has a slow disk
-/// (`WAGATE_TEST_FSYNC_DELAY_MS`, ignored by a gateway without that seam): it widens the moment
-/// between a change's commit and its flush, where a kill finds what the gateway let out early.
+/// (`WAGATE_TEST_FSYNC_DELAY_MS`, the store's fault seam): it widens the moment between a
+/// change's commit and its flush, where a kill finds whatever the gateway lets out early.
 fn env(run: usize) -> Vec<(&'static str, String)> {
     let mut env = vec![
         // The start-up's replay of interrupted fan-outs is logged: it shows which kills cut one.
@@ -456,20 +456,24 @@ async fn drain(sh: &Shared, base: &str, groups: &[Group]) -> Result<usize, Strin
     let mut retried = 0;
     loop {
         retried += retry_dead(&sh.http, base, "c").await;
-        let (left, orphaned) = left_over(&sh.http, base, &SESSIONS).await;
+        let left = left_over(&sh.http, base, &SESSIONS).await;
         let missing = undelivered(sh, groups);
-        if left.is_empty() && missing.is_empty() {
+        if left.total == 0 && missing.is_empty() {
             return Ok(retried);
         }
-        if orphaned || Instant::now() > deadline {
-            let why = if orphaned {
-                "a delivery lost its event (pruned while the delivery needed it), so it can never be sent"
+        // Stuck: all that is left lost its event, or time is up.
+        let stuck = left.total > 0 && left.orphaned == left.total;
+        if stuck || Instant::now() > deadline {
+            let why = if left.orphaned > 0 {
+                "deliveries lost their event (pruned while they needed it), so they can never be sent"
             } else {
                 "60 s after the receivers came back, deliveries are left"
             };
             return Err(format!(
-                "{why}; pending or dead:\n{}\nacknowledged renames not delivered ({}, the first 20):\n{}",
-                left.join("\n"),
+                "{why}; {} pending or dead, {} of them without their event:\n{}\nacknowledged renames not delivered ({}, the first 20):\n{}",
+                left.total,
+                left.orphaned,
+                left.shown.join("\n"),
                 missing.len(),
                 missing[..missing.len().min(20)].join("\n")
             ));

@@ -51,25 +51,30 @@ pub async fn retry_dead(http: &reqwest::Client, base: &str, session: &str) -> us
     ids.len()
 }
 
-/// Deliveries still pending or dead (the first few of each session and state), and whether one
-/// of them lost its event: its `eventId` is empty once the log no longer holds that event, so
-/// it can never be sent.
-pub async fn left_over(
-    http: &reqwest::Client,
-    base: &str,
-    sessions: &[&str],
-) -> (Vec<String>, bool) {
-    let (mut left, mut orphaned) = (Vec::new(), false);
+/// Deliveries still pending or dead.
+#[derive(Debug, Default)]
+pub struct LeftOver {
+    /// The first few of each session and state, orphaned ones first.
+    pub shown: Vec<String>,
+    pub total: usize,
+    /// Those whose event is gone: `eventId` is empty once the log no longer holds the event, so
+    /// such a delivery can never be sent.
+    pub orphaned: usize,
+}
+
+pub async fn left_over(http: &reqwest::Client, base: &str, sessions: &[&str]) -> LeftOver {
+    let mut left = LeftOver::default();
     for s in sessions {
         for state in ["pending", "dead"] {
             let url = format!("{base}/api/{s}/webhooks/deliveries?state={state}&limit=1000");
             let list = call_ok(http, "GET", &url, None).await;
             let mut list = list.as_array().expect("array").clone();
-            // The orphaned ones first: they are the news.
             list.sort_by_key(|d| d["eventId"] != "");
-            orphaned |= list.first().is_some_and(|d| d["eventId"] == "");
-            left.extend(list.iter().take(3).map(|d| format!("{s}: {d}")));
+            left.total += list.len();
+            left.orphaned += list.iter().filter(|d| d["eventId"] == "").count();
+            left.shown
+                .extend(list.iter().take(3).map(|d| format!("{s}: {d}")));
         }
     }
-    (left, orphaned)
+    left
 }
