@@ -59,17 +59,17 @@ async fn one(slow: bool) -> BenchResult<Vec<Row>> {
         urls.push(format!("{}/api/bench/groups/{id}/subject", gw.base));
     }
     let normal_us = baseline(&c, &urls[0]).await?;
+    let idle_rss = gw.rss_mib();
     let until = Instant::now() + Duration::from_secs(SECS);
     let watcher = tokio::spawn(watch(gw.base.clone(), gw.pid(), until));
     let answers = flood(&c, Arc::new(urls.clone()), until).await;
     let recovery = recover(&c, &urls[0], normal_us, until).await;
-    let (ping_max, peak_rss) = watcher.await.map_err(|e| e.to_string())?;
+    let (ping_max, mut rss) = watcher.await.map_err(|e| e.to_string())?;
+    rss.insert(0, idle_rss);
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
     let disk = if slow { "fsync +50 ms" } else { "normal disk" };
-    Ok(rows(
-        disk, &answers, normal_us, recovery, ping_max, peak_rss,
-    ))
+    Ok(rows(disk, &answers, normal_us, recovery, ping_max, &rss))
 }
 
 /// The p99 of `BASELINE` sequential renames on an idle gateway, µs.
@@ -173,10 +173,10 @@ async fn recover(
 }
 
 /// Pings every 100 ms and samples the gateway's RSS until `until`: the slowest ping (ms; an
-/// unanswered one counts as infinite) and the peak RSS (MiB).
-async fn watch(base: String, pid: u32, until: Instant) -> (f64, f64) {
+/// unanswered one counts as infinite) and the RSS samples (MiB).
+async fn watch(base: String, pid: u32, until: Instant) -> (f64, Vec<f64>) {
     let c = reqwest::Client::new();
-    let (mut slowest, mut peak) = (0.0f64, 0.0f64);
+    let (mut slowest, mut rss) = (0.0f64, Vec::new());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     while Instant::now() < until {
         tick.tick().await;
@@ -193,9 +193,9 @@ async fn watch(base: String, pid: u32, until: Instant) -> (f64, f64) {
             f64::INFINITY
         };
         slowest = slowest.max(ms);
-        peak = peak.max(rss_mib(pid));
+        rss.push(rss_mib(pid));
     }
-    (slowest, peak)
+    (slowest, rss)
 }
 
 fn rows(
@@ -204,7 +204,7 @@ fn rows(
     normal_us: u64,
     recovery: Option<Duration>,
     ping_max: f64,
-    peak_rss: f64,
+    rss: &[f64],
 ) -> Vec<Row> {
     let secs = SECS as f64;
     let label = format!("{disk}, {CONNS} conns, max in flight {MAX_INFLIGHT}");
@@ -246,15 +246,7 @@ fn rows(
             "0",
             bad == 0.0,
         ),
-        row(
-            "overload",
-            &format!("peak RSS, {disk}"),
-            peak_rss,
-            "MiB",
-            None,
-            "",
-            true,
-        ),
+        rss_row(disk, rss),
         row(
             "overload",
             &format!("slowest /ping (every 100 ms), {disk}"),
@@ -274,4 +266,25 @@ fn rows(
             back <= 5.0,
         ),
     ]
+}
+
+/// Peak RSS, with the samples before the flood and at each quarter of it; bounded means the
+/// second half adds less than a tenth of what the first half reached.
+fn rss_row(disk: &str, rss: &[f64]) -> Row {
+    let at = |q: usize| rss.get((rss.len() - 1) * q / 4).copied().unwrap_or(0.0);
+    let series = (0..=4)
+        .map(|q| format!("{:.0}", at(q)))
+        .collect::<Vec<_>>()
+        .join(" → ");
+    let peak = rss.iter().copied().fold(0.0, f64::max);
+    let flat = at(4) - at(2) < at(2) / 10.0;
+    row(
+        "overload",
+        &format!("peak RSS, {disk} (before, ¼, ½, ¾, end: {series})"),
+        peak,
+        "MiB",
+        None,
+        "2nd half +< 10 %",
+        flat,
+    )
 }
