@@ -31,7 +31,7 @@ const KILLS: usize = 22;
 /// poller's pause. An event stamped at `ts` stays in the log until at least `ts + RETENTION_MS`;
 /// the poller reads each log every `POLL_EVERY` plus the time a pass takes, and its longest gap
 /// is across a kill: the restart (25-200 ms here, and the first prune runs as soon as the new
-/// process starts) plus one pass. 4 s is ten times the longest gap measured (printed at the
+/// process starts) plus one pass. 4 s is over ten times the longest gap measured (printed at the
 /// end), so a slow moment of a shared machine does not make the check lie; a miss that such a
 /// pause could explain is reported as such. 4 s still has pruning drop, every 50 ms, most of
 /// a and b's logs (everything delivered) during the run, and it lets the check across a kill

@@ -17,10 +17,11 @@ use serde_json::{json, Value};
 const CONNECTIONS: usize = 300;
 const FLOOD: Duration = Duration::from_secs(5);
 const GROUPS: usize = 4;
-/// The gateway idles at about 20 MiB; without any limit, with all 300 requests in progress at
-/// once, it peaked at 111 MiB here. With 16 in progress it needs less; one that queued what it
-/// refuses would grow with every refused request (tens of thousands in 5 s). 256 MiB leaves
-/// room for an allocator's moods and still catches that.
+/// The gateway idles at about 20 MiB. With the 300 connections open it peaked at 95 MiB here
+/// (111 MiB on a branch without the limit, every request admitted): its memory follows the
+/// open connections, about 0.3 MiB each. One that queued what it refuses would grow with every
+/// refused request (over 100,000 in 5 s). 256 MiB leaves room for a loaded machine and an
+/// allocator's moods and still catches that.
 const RSS_BOUND_KIB: u64 = 256 * 1024;
 
 fn env() -> Vec<(&'static str, String)> {
