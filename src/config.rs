@@ -34,9 +34,14 @@ pub struct Config {
     /// `worker.id` in server answers and webhooks; default the host name.
     #[arg(long, env = "WAGATE_WORKER_ID")]
     pub worker_id: Option<String>,
-    /// Webhook request timeout, seconds.
+    /// Bound on a whole webhook attempt (connect, headers, body), seconds.
     #[arg(long, env = "WAGATE_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
     pub webhook_timeout_seconds: u64,
+    /// Networks webhooks may not reach: a comma list of CIDRs, or `private` (loopback,
+    /// link-local, RFC 1918 and RFC 4193 ranges). Checked when a webhook is configured and on
+    /// the addresses its name resolves to at delivery (then dead-lettered as `denied_network`).
+    #[arg(long, env = "WAGATE_WEBHOOK_DENY_NETWORKS", default_value = "")]
+    pub webhook_deny_networks: String,
     /// Requests in flight per webhook endpoint (never two for one group).
     #[arg(long, env = "WAGATE_WEBHOOK_CONCURRENCY", default_value_t = 8)]
     pub webhook_concurrency: usize,
@@ -63,6 +68,10 @@ pub struct Config {
     /// Requests under /api/ in progress at most; beyond it an immediate 503 `overloaded`.
     #[arg(long, env = "WAGATE_MAX_INFLIGHT", default_value_t = 1024)]
     pub max_inflight: usize,
+    /// MiB the cache of rendered GroupInfo JSON may hold at most (each entry counts its stored
+    /// group and both rendered bodies; the least recently read go first); 0 turns it off.
+    #[arg(long, env = "WAGATE_RENDER_CACHE_MB", default_value_t = 64)]
+    pub render_cache_mb: usize,
     /// Print the OpenAPI document and exit.
     #[arg(long, default_value_t = false)]
     pub print_openapi: bool,
@@ -118,6 +127,11 @@ impl Config {
     /// New changes that may wait for the committer before more are refused as overloaded.
     pub fn max_queued_commits(&self) -> usize {
         self.max_inflight.saturating_mul(4).max(1024)
+    }
+
+    /// The render cache's bound in bytes.
+    pub fn render_cache_bytes(&self) -> usize {
+        self.render_cache_mb.saturating_mul(1024 * 1024)
     }
 
     /// The API key from WAHA_API_KEY or its alias WHATSAPP_API_KEY.

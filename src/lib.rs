@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod groups;
 pub mod ids;
+pub mod networks;
 pub mod sessions;
 pub mod store;
 pub mod webhooks;
@@ -75,6 +76,17 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         }
     };
     let global_hook = config.global_hook().map_err(StartError::Config)?;
+    let deny = Arc::new(
+        networks::DenyList::parse(&config.webhook_deny_networks).map_err(StartError::Config)?,
+    );
+    if let Some(hook) = &global_hook {
+        if let Some(why) = deny
+            .refuses(&hook.url, networks::DenyList::deadline())
+            .await
+        {
+            return Err(StartError::Config(format!("WHATSAPP_HOOK_URL: {why}")));
+        }
+    }
     let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel();
     let data_dir = config.data_dir.clone();
     let env = environment(&config);
@@ -90,7 +102,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
     })
     .await
     .map_err(|e| StartError::Config(e.to_string()))??;
-    let registry = Arc::new(registry);
+    let registry = Arc::new(registry.with_denied_networks(deny.clone()));
     let groups = GroupService::open(registry.clone(), config.test_abort_before_fanout).await?;
     let dispatcher = webhooks::spawn(
         registry.clone(),
@@ -100,12 +112,14 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
             concurrency: config.webhook_concurrency.max(1),
             retention_ms: config.event_retention_ms(),
             prune_every: config.prune_every(),
+            deny_networks: deny,
         },
     )
     .map_err(|e| StartError::Config(format!("webhook client: {e}")))?;
     let state = AppState {
         registry,
         groups,
+        rendered: Arc::new(api::render::RenderCache::new(config.render_cache_bytes())),
         auth: Arc::new(auth),
         started: Instant::now(),
         started_ms: now_ms(),

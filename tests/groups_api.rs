@@ -289,6 +289,20 @@ async fn description_is_up_to_2048_characters_and_empty_clears_it() {
     assert_eq!(g["description"], "");
 }
 
+#[tokio::test]
+async fn with_a_render_cache_of_zero_reads_answer_the_same_and_nothing_is_kept() {
+    let gw = common::gateway_in(tempfile::tempdir().expect("dir"), |c| c.render_cache_mb = 0).await;
+    gw.session("alpha", Some(ME), None).await;
+    let created = gw.group("alpha", "Team", &[BOB]).await;
+    for _ in 0..2 {
+        let (status, g) = gw
+            .get(&format!("/api/alpha/groups/{}", id_of(&created)))
+            .await;
+        assert_eq!((status, &g), (StatusCode::OK, &created));
+    }
+    assert_eq!(gw.state.rendered.bytes(), 0);
+}
+
 async fn get_bytes(gw: &common::Gateway, path: &str) -> (StatusCode, Option<String>, Vec<u8>) {
     let req = Request::builder()
         .uri(path)

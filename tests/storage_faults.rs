@@ -218,7 +218,6 @@ async fn a_webhook_never_leaves_before_its_change_is_durable() {
         !got.iter().any(|s| s == "lost"),
         "a change that was not made went out: {got:?}"
     );
-    assert!(got.iter().any(|s| s == "retried"), "{got:?}");
 }
 
 /// A tmpfs mounted by the test; unmounted when dropped.

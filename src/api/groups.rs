@@ -15,7 +15,7 @@ use super::extract::{Json, Path, Query};
 use super::{field_err, AppState, BodyErrors, Errors};
 use crate::error::{ApiError, ApiResult};
 use crate::groups::model::{
-    GroupInfo, GroupParticipant, Picture, MAX_DESCRIPTION_CHARS, MAX_PARTICIPANTS,
+    GroupInfo, GroupParticipant, NewPicture, MAX_DESCRIPTION_CHARS, MAX_PARTICIPANTS,
     MAX_SUBJECT_CHARS,
 };
 use crate::groups::rules::{Op, ParticipantResult, Setting};
@@ -359,7 +359,7 @@ async fn refresh_groups(
     responses((status = 200, body = GroupInfo), Errors))]
 async fn get_group(State(state): State<AppState>, Path(p): Path<GroupPath>) -> ApiResult<Response> {
     let (s, id) = group_path(&state, &p)?;
-    let json = state.groups.info_json(&s, &id)?;
+    let json = state.rendered.info_json(&state.groups, &s, &id)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
@@ -544,7 +544,7 @@ pub struct DataFile {
 
 const MAX_PICTURE_BYTES: usize = 512 * 1024;
 
-fn picture_of(f: PictureFile) -> ApiResult<Picture> {
+fn picture_of(f: PictureFile) -> ApiResult<NewPicture> {
     match f {
         PictureFile::Url(UrlFile { url, .. }) => {
             let u = reqwest::Url::parse(&url)
@@ -554,7 +554,7 @@ fn picture_of(f: PictureFile) -> ApiResult<Picture> {
                     "file.url: must be an http or https URL",
                 ));
             }
-            Ok(Picture::Url(url))
+            Ok(NewPicture::Url(url))
         }
         PictureFile::Data(DataFile { data, mimetype, .. }) => {
             let mimetype = mimetype.unwrap_or_default();
@@ -571,9 +571,9 @@ fn picture_of(f: PictureFile) -> ApiResult<Picture> {
                     "file.data: the image must be 1 byte to 512 KiB",
                 ));
             }
-            Ok(Picture::Stored {
+            Ok(NewPicture::Bytes {
                 mimetype,
-                data_b64: data,
+                bytes: bytes.into(),
             })
         }
     }
@@ -616,15 +616,9 @@ async fn picture_file(
     Path(p): Path<GroupPath>,
 ) -> ApiResult<Response> {
     let (s, id) = group_path(&state, &p)?;
-    let g = state.groups.load(&s, &id)?;
-    match g.picture {
-        Some(Picture::Stored { mimetype, data_b64 }) => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(data_b64.as_bytes())
-                .map_err(ApiError::internal)?;
-            Ok(([(header::CONTENT_TYPE, mimetype)], bytes).into_response())
-        }
-        _ => Err(ApiError::not_found(
+    match state.groups.served_picture(&s, &id)? {
+        Some(pic) => Ok(([(header::CONTENT_TYPE, pic.mimetype)], pic.bytes).into_response()),
+        None => Err(ApiError::not_found(
             "picture_not_found",
             format!("group {id} has no stored picture"),
         )),

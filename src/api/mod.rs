@@ -3,6 +3,7 @@
 pub mod events;
 pub mod extract;
 pub mod groups;
+pub mod render;
 pub mod server;
 pub mod sessions;
 pub mod webhooks;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// The one write path for group state.
     pub groups: Arc<GroupService>,
+    /// GroupInfo JSON rendered once per stored version of a group, shared by every request.
+    pub rendered: Arc<render::RenderCache>,
     /// The API key check; `Arc` because it is read-only and shared by every request.
     pub auth: Arc<Auth>,
     /// Start time, for `/api/server/status`.

@@ -60,7 +60,7 @@ fn info(state: &AppState, s: &Session) -> SessionInfo {
     SessionInfo {
         name: rec.name.clone(),
         status: rec.status,
-        config: rec.config.clone(),
+        config: rec.config.masked(),
         me: (rec.status == Status::Working).then(|| rec.me.clone()),
         engine: EngineInfo {
             engine: state.registry.environment.engine.clone(),

@@ -12,6 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::SessionName;
 use crate::sessions::now_ms;
 use crate::store::{split_delivery_key, JobState, Work};
+use crate::webhooks::client::redact;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,6 +38,7 @@ pub struct Delivery {
     id: String,
     event_id: String,
     event: String,
+    /// The webhook's URL without its user-info, query (shown as `?…`) or fragment.
     url: String,
     attempts: u32,
     /// Unix ms.
@@ -104,7 +106,7 @@ async fn list_deliveries(
             id: crate::webhooks::sign::hex(&k),
             event_id,
             event: job.event,
-            url: job.url,
+            url: redact(&job.url),
             attempts: job.attempts,
             next_attempt_at: job.next_attempt_at,
             last_error: job.last_error,
@@ -171,7 +173,7 @@ async fn retry_delivery(
         id: p.id.clone(),
         event_id,
         event: job.event,
-        url: job.url,
+        url: redact(&job.url),
         attempts: 0,
         next_attempt_at: job.next_attempt_at,
         last_error: job.last_error,

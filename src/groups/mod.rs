@@ -2,5 +2,6 @@
 
 pub mod fanout;
 pub mod model;
+pub mod picture;
 pub mod rules;
 pub mod service;

@@ -1,6 +1,9 @@
 //! A group as the store keeps it, and the views the API and events show of it.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::ids::{ContactId, GroupId, InviteCode};
@@ -45,8 +48,73 @@ pub struct JoinRequest {
 pub enum Picture {
     /// An external URL, kept as given.
     Url(String),
-    /// Bytes stored with the group, served by the gateway.
+    /// The base64 bytes inside the group record, as stores written before the `File` form hold
+    /// them: still served; the group's next change moves them out (`picture::move_inline`).
     Stored { mimetype: String, data_b64: String },
+    /// Bytes served by the gateway, kept in each member session's `pictures` tree under the
+    /// group id, so that a change of the group copies only this reference, not the picture.
+    File {
+        mimetype: String,
+        size: u64,
+        /// Hex sha256 of the bytes: tells a new picture from the one a member already holds.
+        digest: String,
+    },
+}
+
+/// Picture bytes as every member's share of a change holds them: one copy, shared.
+pub type PictureBytes = Arc<[u8]>;
+
+/// A picture as a client sets it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum NewPicture {
+    Url(String),
+    Bytes {
+        mimetype: String,
+        bytes: PictureBytes,
+    },
+}
+
+impl NewPicture {
+    /// What the group record keeps of it.
+    pub fn reference(&self) -> Picture {
+        match self {
+            NewPicture::Url(u) => Picture::Url(u.clone()),
+            NewPicture::Bytes { mimetype, bytes } => Picture::file(mimetype, bytes),
+        }
+    }
+}
+
+impl std::fmt::Debug for NewPicture {
+    /// The bytes' size only: a debug line must not carry half a megabyte.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NewPicture::Url(u) => f.debug_tuple("Url").field(u).finish(),
+            NewPicture::Bytes { mimetype, bytes } => f
+                .debug_struct("Bytes")
+                .field("mimetype", mimetype)
+                .field("size", &bytes.len())
+                .finish(),
+        }
+    }
+}
+
+impl Picture {
+    /// The reference the group record keeps for `bytes`.
+    pub fn file(mimetype: &str, bytes: &[u8]) -> Picture {
+        Picture::File {
+            mimetype: mimetype.to_owned(),
+            size: bytes.len() as u64,
+            digest: Self::digest(bytes),
+        }
+    }
+
+    /// The hex sha256 a `File` reference keeps of its bytes.
+    pub fn digest(bytes: &[u8]) -> String {
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::model::{Group, JoinRequest, Member, Picture, Role, Settings, MAX_PARTICIPANTS};
+use super::model::{Group, JoinRequest, Member, NewPicture, Role, Settings, MAX_PARTICIPANTS};
 use crate::error::ApiError;
 use crate::ids::{ContactId, GroupId, InviteCode};
 
@@ -110,7 +110,7 @@ impl Setting {
 pub enum Op {
     SetSubject(String),
     SetDescription(String),
-    SetPicture(Option<Picture>),
+    SetPicture(Option<NewPicture>),
     SetSetting(Setting, bool),
     RevokeInvite(InviteCode),
     Add(Vec<ContactId>),
@@ -312,7 +312,7 @@ pub fn apply(
         }
         Op::SetPicture(p) => {
             require_info_right(&g, actor)?;
-            g.picture = p;
+            g.picture = p.as_ref().map(NewPicture::reference);
             let url = picture_url(&g).map(Value::from).unwrap_or(Value::Null);
             changes.push(updated("picture", url, operation));
         }

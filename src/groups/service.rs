@@ -6,13 +6,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::fanout::{CatchingUp, Fanout};
-use super::model::Group;
-use super::rules::{self, Change, Op, Outcome};
+use super::model::{Group, NewPicture, PictureBytes};
+use super::picture;
+use super::rules::{self, Op, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, GroupChange};
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
 use crate::sessions::{now_ms, Registry, Session};
-use crate::store::{GroupWrite, StoreError, Work};
+use crate::store::{GroupWrite, StoreError, StoredBytes, Work};
 
 /// Where each group is held and which invite code leads to it, gateway-wide.
 #[derive(Default)]
@@ -30,24 +31,9 @@ pub struct GroupService {
     index: RwLock<Index>,
     /// Test hook: abort the process after the acting commit, before the fan-out.
     abort_before_fanout: bool,
-    /// GroupInfo JSON already rendered, keyed by the stored bytes it was rendered from, so a
-    /// read of an unchanged group skips decoding and serialising (the read path's main cost).
-    /// Every member session stores the same bytes, so one entry serves them all. A std Mutex:
-    /// held for a lookup or an insert only.
-    rendered: Mutex<HashMap<GroupId, Arc<Rendered>>>,
     /// Groups whose last change still has members' shares to apply (see `fanout`).
     catching_up: CatchingUp,
 }
-
-/// A group's GroupInfo as JSON, for admins (with the invite URL) and for other members.
-struct Rendered {
-    stored: sled::IVec,
-    admins: Vec<ContactId>,
-    as_admin: axum::body::Bytes,
-    as_member: axum::body::Bytes,
-}
-
-const MAX_RENDERED: usize = 10_000;
 
 type Locks = Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>;
 
@@ -106,7 +92,6 @@ impl GroupService {
             locks: Mutex::new(HashMap::new()),
             index: RwLock::new(Index::default()),
             abort_before_fanout,
-            rendered: Mutex::new(HashMap::new()),
             catching_up: CatchingUp::default(),
         });
         svc.resume_fanouts().await?;
@@ -158,58 +143,15 @@ impl GroupService {
 
     /// The group as `session` holds it, or 404.
     pub fn load(&self, session: &Session, id: &GroupId) -> ApiResult<Group> {
-        match session.store.group(id.as_str())? {
-            Some(bytes) => Ok(decode(&bytes)?),
-            None => Err(rules::group_not_found(id, session.name.as_str())),
-        }
+        Ok(decode(&self.stored(session, id)?)?)
     }
 
-    /// The group's GroupInfo JSON as `session`'s account sees it, or 404.
-    pub fn info_json(&self, session: &Session, id: &GroupId) -> ApiResult<axum::body::Bytes> {
-        let Some(stored) = session.store.group(id.as_str())? else {
-            return Err(rules::group_not_found(id, session.name.as_str()));
-        };
-        let me = session.me_id();
-        let hit = {
-            let cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
-            cache.get(id).filter(|r| r.stored == stored).cloned()
-        };
-        let r = match hit {
-            Some(r) => r,
-            None => {
-                let g = decode(&stored)?;
-                // Only the invite URL depends on who looks: admins see it, others get null.
-                let render = |as_admin: bool| -> ApiResult<axum::body::Bytes> {
-                    let mut info = g.info(&g.owner, true);
-                    info.invite = as_admin.then(|| g.invite.url());
-                    Ok(serde_json::to_vec(&info)
-                        .map_err(ApiError::internal)?
-                        .into())
-                };
-                let r = Arc::new(Rendered {
-                    admins: g
-                        .participants
-                        .iter()
-                        .filter(|m| m.role.is_admin())
-                        .map(|m| m.id.clone())
-                        .collect(),
-                    as_admin: render(true)?,
-                    as_member: render(false)?,
-                    stored,
-                });
-                let mut cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
-                if cache.len() >= MAX_RENDERED {
-                    cache.clear();
-                }
-                cache.insert(id.clone(), r.clone());
-                r
-            }
-        };
-        Ok(if r.admins.contains(&me) {
-            r.as_admin.clone()
-        } else {
-            r.as_member.clone()
-        })
+    /// The group's bytes as `session` stores them, or 404.
+    pub fn stored(&self, session: &Session, id: &GroupId) -> ApiResult<StoredBytes> {
+        match session.store.group(id.as_str())? {
+            Some(bytes) => Ok(bytes),
+            None => Err(rules::group_not_found(id, session.name.as_str())),
+        }
     }
 
     /// Every group `session` is in.
@@ -226,37 +168,30 @@ impl GroupService {
     pub fn by_invite(&self, code: &InviteCode) -> ApiResult<Group> {
         let not_found =
             || ApiError::not_found("invite_not_found", "invite code not found or revoked");
-        let (gid, holders) = {
-            let index = self.read_index();
-            let gid = index.invites.get(code).cloned().ok_or_else(not_found)?;
-            let holders: Vec<SessionName> = index
-                .holders
-                .get(&gid)
-                .into_iter()
-                .flatten()
-                .cloned()
-                .collect();
-            (gid, holders)
-        };
-        for name in holders {
-            if let Some(s) = self.registry.get(&name) {
-                if let Some(bytes) = s.store.group(gid.as_str())? {
-                    let g = decode(&bytes)?;
-                    if &g.invite == code {
-                        return Ok(g);
-                    }
+        let gid = self.read_index().invites.get(code).cloned();
+        let gid = gid.ok_or_else(not_found)?;
+        for s in self.holders(&gid) {
+            if let Some(bytes) = s.store.group(gid.as_str())? {
+                let g = decode(&bytes)?;
+                if &g.invite == code {
+                    return Ok(g);
                 }
             }
         }
         Err(not_found())
     }
 
+    /// The sessions that hold group `id`.
+    pub(super) fn holders(&self, id: &GroupId) -> Vec<Arc<Session>> {
+        let index = self.read_index();
+        let names = index.holders.get(id).into_iter().flatten();
+        names.filter_map(|n| self.registry.get(n)).collect()
+    }
+
     pub fn picture_path(session: &str, g: &Group) -> Option<String> {
         g.picture.as_ref().map(|p| match p {
             super::model::Picture::Url(u) => u.clone(),
-            super::model::Picture::Stored { .. } => {
-                format!("/api/{session}/groups/{}/picture/file", g.id)
-            }
+            _ => format!("/api/{session}/groups/{}/picture/file", g.id),
         })
     }
 
@@ -297,8 +232,15 @@ impl GroupService {
             &others,
             now / 1000,
         )?;
-        self.commit(session, None, Some(&group), &actor, "create", &changes, now)
-            .await?;
+        let change = GroupChange {
+            before: None,
+            after: Some(&group),
+            actor: &actor,
+            operation: "create",
+            changes: &changes,
+            now_s: now / 1000,
+        };
+        self.commit(session, &change, now, None).await?;
         Ok(group)
     }
 
@@ -343,22 +285,29 @@ impl GroupService {
         let now = now_ms();
         let operation = op.operation();
         let name = session.name.to_string();
-        let outcome = rules::apply(&before, &actor, op, now / 1000, &name, |g| {
+        let mut fresh = match &op {
+            Op::SetPicture(Some(NewPicture::Bytes { bytes, .. })) => Some(bytes.clone()),
+            _ => None,
+        };
+        let mut outcome = rules::apply(&before, &actor, op, now / 1000, &name, |g| {
             Self::picture_path(&name, g)
         })?;
         if outcome.changes.is_empty() {
             return Ok(outcome);
         }
-        self.commit(
-            session,
-            Some(&before),
-            outcome.group.as_ref(),
-            &actor,
+        // A picture an older version kept inside the record moves out with any change.
+        if let Some(bytes) = outcome.group.as_mut().and_then(picture::move_inline) {
+            fresh = Some(bytes);
+        }
+        let change = GroupChange {
+            before: Some(&before),
+            after: outcome.group.as_ref(),
+            actor: &actor,
             operation,
-            &outcome.changes,
-            now,
-        )
-        .await?;
+            changes: &outcome.changes,
+            now_s: now / 1000,
+        };
+        self.commit(session, &change, now, fresh).await?;
         Ok(outcome)
     }
 
@@ -400,8 +349,15 @@ impl GroupService {
         Ok(out)
     }
 
-    /// One session's share of a change: its copy of the group and its events.
-    fn write_for(&self, session: &Session, change: &GroupChange<'_>, now_ms: u64) -> GroupWrite {
+    /// One session's share of a change: its copy of the group, its picture bytes (`picture`:
+    /// those of the group after the change, when a member needs them) and its events.
+    fn write_for(
+        &self,
+        session: &Session,
+        change: &GroupChange<'_>,
+        now_ms: u64,
+        picture: Option<&PictureBytes>,
+    ) -> GroupWrite {
         let me = session.me_id();
         let rec = session.record();
         let held_before = change.before.is_some_and(|g| g.is_member(&me));
@@ -422,6 +378,8 @@ impl GroupService {
             .into_iter()
             .map(|(name, payload)| events::envelope(&ctx, name, Some(&gid), &payload, now_ms))
             .collect();
+        let plan = picture::plan_for(&me, change.before, change.after);
+        let picture = picture::write(plan, picture, &gid);
         GroupWrite {
             group_id: gid,
             version,
@@ -432,36 +390,40 @@ impl GroupService {
                 .map(|g| g.invite.to_string()),
             invite_put: after.map(|g| g.invite.to_string()),
             events,
+            picture,
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Commits `change`, made by `acting` at `now` (unix ms); `fresh`: the bytes of a picture
+    /// the change brings.
     async fn commit(
         self: &Arc<Self>,
         acting: &Arc<Session>,
-        before: Option<&Group>,
-        after: Option<&Group>,
-        actor: &ContactId,
-        operation: &str,
-        changes: &[Change],
+        change: &GroupChange<'_>,
         now: u64,
+        fresh: Option<PictureBytes>,
     ) -> ApiResult<()> {
-        let change = GroupChange {
-            before,
-            after,
-            actor,
-            operation,
-            changes,
-            now_s: now / 1000,
-        };
+        let (before, after) = (change.before, change.after);
         let sessions = self.affected(acting, before, after)?;
+        let needs_bytes =
+            |s: &Arc<Session>| picture::plan_for(&s.me_id(), before, after) == picture::Plan::Set;
+        // Read only when a member new to the picture needs it: a rename reads nothing.
+        let bytes = match (fresh, after) {
+            (Some(b), _) => Some(b),
+            (None, Some(a)) if sessions.iter().any(needs_bytes) => self.picture_bytes(acting, a)?,
+            (None, _) => None,
+        };
         let mut own = None;
         let mut others = Vec::new();
         for s in &sessions {
-            let w = self.write_for(s, &change, now);
+            let w = self.write_for(s, change, now, bytes.as_ref());
             if Arc::ptr_eq(s, acting) {
                 own = Some(w);
-            } else if w.group.is_some() || w.invite_del.is_some() || !w.events.is_empty() {
+            } else if w.group.is_some()
+                || w.invite_del.is_some()
+                || w.picture.is_some()
+                || !w.events.is_empty()
+            {
                 others.push((s.name.to_string(), w));
             }
         }

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::ids::ContactId;
+use crate::networks::DenyList;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -118,7 +119,8 @@ impl ToSchema for EventName {}
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct HmacConfig {
-    /// null or absent: unsigned.
+    /// null or absent: unsigned. Answers show `***`; sending `***` keeps the stored key of the
+    /// webhook with the same url.
     pub key: Option<String>,
 }
 
@@ -157,10 +159,16 @@ pub struct CustomHeader {
     /// An HTTP header name.
     #[schema(pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
     pub name: String,
-    /// Printable characters and tabs.
+    /// Printable characters and tabs. Answers show `***`; sending `***` keeps the stored value
+    /// of the header with the same name of the webhook with the same url.
     #[schema(pattern = "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$")]
     pub value: String,
 }
+
+/// What answers show instead of an HMAC key or a custom header value. Sent back in a config,
+/// it stands for the value stored for the same webhook, so that a client that writes back the
+/// config it read keeps its secrets.
+pub const SECRET: &str = "***";
 
 pub const DEFAULT_ATTEMPTS: u32 = 15;
 pub const DEFAULT_DELAY_SECONDS: u64 = 2;
@@ -222,7 +230,92 @@ impl WebhookConfig {
     }
 }
 
+impl WebhookConfig {
+    /// Replaces each `SECRET` by the value `stored` (the webhook with the same URL) holds: its
+    /// HMAC key, and for a header the value of the stored header of the same name (the n-th of
+    /// a name for the n-th). 400 naming the field when there is nothing to keep.
+    fn keep_secrets(&mut self, stored: Option<&WebhookConfig>, field: &str) -> ApiResult<()> {
+        let missing = |what: &str| {
+            ApiError::bad_request(format!(
+                "{field}.{what}: \"{SECRET}\" stands for the stored value, but no webhook with this url has one; send the value itself"
+            ))
+        };
+        if let Some(key) = self.hmac.as_mut().and_then(|h| h.key.as_mut()) {
+            if key == SECRET {
+                *key = stored
+                    .and_then(|o| o.hmac.as_ref())
+                    .and_then(|h| h.key.clone())
+                    .ok_or_else(|| missing("hmac.key"))?;
+            }
+        }
+        let old: &[CustomHeader] = stored
+            .and_then(|o| o.custom_headers.as_deref())
+            .unwrap_or_default();
+        let headers = self.custom_headers.as_deref_mut().unwrap_or_default();
+        for j in 0..headers.len() {
+            if headers[j].value != SECRET {
+                continue;
+            }
+            let name = &headers[j].name;
+            let nth = headers[..j]
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+                .count();
+            headers[j].value = old
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+                .nth(nth)
+                .map(|h| h.value.clone())
+                .ok_or_else(|| missing(&format!("customHeaders[{j}].value")))?;
+        }
+        Ok(())
+    }
+}
+
 impl SessionConfig {
+    /// The config as answers show it: every webhook's HMAC key and custom header values are
+    /// `SECRET`. The URL stays whole: it is the webhook's identity, which a client writing the
+    /// config back must be able to name.
+    pub fn masked(&self) -> SessionConfig {
+        let mut out = self.clone();
+        for w in out.webhooks.iter_mut().flatten() {
+            if let Some(key) = w.hmac.as_mut().and_then(|h| h.key.as_mut()) {
+                *key = SECRET.to_owned();
+            }
+            for h in w.custom_headers.iter_mut().flatten() {
+                h.value = SECRET.to_owned();
+            }
+        }
+        out
+    }
+
+    /// Puts back the secrets a client sent as `SECRET` from `stored`, the config it replaces
+    /// (none for a new session: then any `SECRET` is a 400 naming the field).
+    pub fn keep_secrets(&mut self, stored: Option<&SessionConfig>) -> ApiResult<()> {
+        let old = stored
+            .and_then(|s| s.webhooks.as_deref())
+            .unwrap_or_default();
+        for (i, w) in self.webhooks.iter_mut().flatten().enumerate() {
+            let same = old.iter().find(|o| o.url == w.url);
+            w.keep_secrets(same, &format!("config.webhooks[{i}]"))?;
+        }
+        Ok(())
+    }
+
+    /// 400 naming the field for a webhook whose host is in a denied network, or whose name
+    /// resolves only to addresses there. Resolving takes a while: call it outside any lock.
+    pub async fn check_networks(&self, deny: &DenyList) -> ApiResult<()> {
+        let deadline = DenyList::deadline();
+        for (i, w) in self.webhooks.iter().flatten().enumerate() {
+            if let Some(why) = deny.refuses(&w.url, deadline).await {
+                return Err(ApiError::bad_request(format!(
+                    "config.webhooks[{i}].url: {why}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks every field; returns the configured account id, if any.
     pub fn validate(&self) -> Result<Option<ContactId>, ApiError> {
         let hooks = self.webhooks.as_deref().unwrap_or_default();

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Environment, Me};
 use crate::ids::{ContactId, SessionName};
+use crate::networks::DenyList;
 use crate::store::{
     Applied, Commit, Committer, EndpointFilter, Faults, SessionStore, StoreError, Work,
 };
@@ -228,6 +229,8 @@ pub struct Registry {
     /// Held (shared) by every group change, (exclusive) by a change of a session's account:
     /// which sessions a change reaches is decided by the accounts, so they must not move under it.
     pub accounts: tokio::sync::RwLock<()>,
+    /// Networks a webhook may not be configured to reach (`Arc`: the webhook client holds it too).
+    deny: Arc<DenyList>,
 }
 
 /// How the stores are written: the committer's queue bound and the fault seam.
@@ -311,7 +314,14 @@ impl Registry {
             committer,
             faults: storage.faults.clone(),
             accounts: tokio::sync::RwLock::new(()),
+            deny: Arc::default(),
         })
+    }
+
+    /// Refuses, from now on, webhooks whose host is in one of `deny`'s networks.
+    pub fn with_denied_networks(mut self, deny: Arc<DenyList>) -> Self {
+        self.deny = deny;
+        self
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -458,10 +468,12 @@ impl Registry {
     pub async fn create(
         &self,
         name: SessionName,
-        config: SessionConfig,
+        mut config: SessionConfig,
         start: bool,
     ) -> ApiResult<Arc<Session>> {
+        config.keep_secrets(None)?;
         let me_id = config.validate()?;
+        config.check_networks(&self.deny).await?;
         let _guard = self.lifecycle.lock().await;
         if self.get(&name).is_some() {
             return Err(ApiError::SessionExists(name.to_string()));
@@ -508,12 +520,15 @@ impl Registry {
     pub async fn update_config(
         &self,
         name: &SessionName,
-        config: SessionConfig,
+        mut config: SessionConfig,
     ) -> ApiResult<Arc<Session>> {
         let me_id = config.validate()?;
+        config.check_networks(&self.deny).await?;
         let _guard = self.lifecycle.lock().await;
         let session = self.get(name).ok_or_else(|| session_404(name))?;
         let mut rec = SessionRecord::clone(&session.record());
+        // Under the lock: the secrets kept are those of the config this one replaces.
+        config.keep_secrets(Some(&rec.config))?;
         let old_me = session.me_id();
         rec.me = Self::me_for(name, &config, me_id);
         self.check_me_free(&rec.me.id, name)?;

@@ -22,11 +22,14 @@ pub use commit::Committer;
 pub use fault::{FaultKind, Faults};
 pub use jobs::{DeliveryJob, JobState};
 pub use trees::TreeId;
-pub use work::{Applied, Commit, EndpointFilter, EventRecord, GroupWrite, Work};
+pub use work::{Applied, Commit, EndpointFilter, EventRecord, GroupWrite, PictureWrite, Work};
 
 use fault::Overlay;
 use recover::Failure;
 use trees::Trees;
+
+/// A value as the store hands it out: shared, not copied, so cheap to keep and to compare.
+pub type StoredBytes = IVec;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

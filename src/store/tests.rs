@@ -6,6 +6,10 @@ use std::sync::Arc;
 use super::*;
 
 fn write(version: u64, subject: &str) -> Commit {
+    write_with(version, subject, None)
+}
+
+fn write_with(version: u64, subject: &str, picture: Option<PictureWrite>) -> Commit {
     let work = Work::Group {
         write: GroupWrite {
             group_id: "g1@g.us".into(),
@@ -18,6 +22,7 @@ fn write(version: u64, subject: &str) -> Commit {
                 group: Some("g1@g.us".into()),
                 body: format!(r#"{{"id":"evt_{version}"}}"#),
             }],
+            picture,
         },
         fanout: None,
     };
@@ -169,4 +174,63 @@ fn reads_see_the_state_before_a_failed_round_through_the_overlay() {
         1,
         "the failed round's job is not pending"
     );
+}
+
+fn picture(store: &SessionStore) -> Option<Vec<u8>> {
+    store.picture("g1@g.us").expect("read").map(|v| v.to_vec())
+}
+
+fn set(bytes: &[u8]) -> Option<PictureWrite> {
+    Some(PictureWrite::Set(bytes.into()))
+}
+
+#[test]
+fn picture_bytes_are_written_with_their_group_skipped_with_it_and_taken_back_with_a_failed_round() {
+    let dir = tempfile::tempdir().expect("dir");
+    let faults = Faults::default();
+    let store = Arc::new(SessionStore::open(dir.path(), faults.clone()).expect("open"));
+    let committer = Committer::start(100).expect("committer");
+    commit_now(&committer, &store, write_with(1, "one", set(b"pic one"))).expect("set");
+    assert_eq!(picture(&store).as_deref(), Some(&b"pic one"[..]));
+    commit_now(&committer, &store, write_with(2, "two", None)).expect("rename");
+    assert_eq!(
+        picture(&store).as_deref(),
+        Some(&b"pic one"[..]),
+        "a write without a picture leaves it"
+    );
+    let stale = commit_now(&committer, &store, write_with(2, "stale", set(b"old")));
+    assert!(stale.expect("skipped").skipped);
+    assert_eq!(picture(&store).as_deref(), Some(&b"pic one"[..]));
+
+    faults.fail_flushes(Some(FaultKind::Io));
+    let deleted = commit_now(
+        &committer,
+        &store,
+        write_with(3, "three", Some(PictureWrite::Delete)),
+    );
+    assert!(deleted.is_err(), "the flush fails");
+    assert_eq!(
+        picture(&store).as_deref(),
+        Some(&b"pic one"[..]),
+        "the failed round's delete is not seen"
+    );
+    faults.fail_flushes(None);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let c = write_with(3, "three", Some(PictureWrite::Delete));
+        match commit_now(&committer, &store, c) {
+            Ok(_) => break,
+            Err(e) if tries < 100 => {
+                assert_eq!(e.fault(), Some(FaultKind::Io), "{e}");
+                std::thread::sleep(recover::RETRY_EVERY / 4);
+            }
+            Err(e) => panic!("the store did not recover: {e}"),
+        }
+    }
+    assert_eq!(picture(&store), None);
+    drop(store);
+    drop(committer);
+    let store = SessionStore::open(dir.path(), Faults::default()).expect("reopen");
+    assert_eq!(picture(&store), None, "the delete is durable");
 }

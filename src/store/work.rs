@@ -1,5 +1,7 @@
 //! What a change writes: the units of work the committer takes, with their delivery jobs.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::jobs::DeliveryJob;
@@ -26,6 +28,41 @@ pub struct GroupWrite {
     pub invite_del: Option<String>,
     pub invite_put: Option<String>,
     pub events: Vec<EventRecord>,
+    /// The group's picture bytes in this session's `pictures` tree; `None` leaves them as they
+    /// are. Missing from fan-out records written before pictures left the group record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<PictureWrite>,
+}
+
+/// What a change does to the picture bytes a session keeps for the group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PictureWrite {
+    /// Keep these bytes: a new picture, or one the session did not hold yet.
+    Set(#[serde(with = "base64_bytes")] Arc<[u8]>),
+    /// The session keeps no bytes for the group any more.
+    Delete,
+}
+
+/// Bytes as one base64 string in a fan-out record's JSON, not serde's array of numbers (about
+/// 3.6 characters a byte).
+mod base64_bytes {
+    use std::sync::Arc;
+
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Arc<[u8]>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[u8]>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map(Arc::from)
+            .map_err(D::Error::custom)
+    }
 }
 
 /// One change for the committer.

@@ -13,7 +13,7 @@ use sled::{IVec, Transactional};
 
 use super::fault::Undo;
 use super::trees::{TreeId, Trees};
-use super::work::{Applied, Commit, GroupWrite, Work};
+use super::work::{Applied, Commit, GroupWrite, PictureWrite, Work};
 use super::{delivery_key, SessionStore, StoreError, StoreResult, GROUP_COUNT_KEY, ROUND_KEY};
 use super::{u64_of, SESSION_KEY};
 
@@ -314,6 +314,15 @@ fn group(tx: &mut Tx<'_>, st: &mut RoundState<'_>, w: &GroupWrite) -> TxResult<b
     }
     if let Some(code) = &w.invite_put {
         tx.insert(TreeId::Invites, code.as_bytes(), gid)?;
+    }
+    match &w.picture {
+        Some(PictureWrite::Set(bytes)) => {
+            tx.insert(TreeId::Pictures, gid, bytes)?;
+        }
+        Some(PictureWrite::Delete) => {
+            tx.remove(TreeId::Pictures, gid)?;
+        }
+        None => {}
     }
     Ok(true)
 }

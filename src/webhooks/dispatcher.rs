@@ -386,6 +386,10 @@ impl Worker {
                 return Ok(false);
             }
             Answer::Failed { error, retry_after } => (error, retry_after),
+            Answer::Refused(reason) => {
+                self.discard(live, seq, reason)?;
+                return Ok(true);
+            }
         };
         let now = self.clock.now_ms();
         let hook = self.current_hook(live);

@@ -26,6 +26,8 @@ pub struct DispatchConfig {
     pub retention_ms: u64,
     /// How often old events are pruned (10 minutes but in tests).
     pub prune_every: Duration,
+    /// Networks no delivery may reach, whatever its host's name resolves to at the time.
+    pub deny_networks: Arc<crate::networks::DenyList>,
 }
 
 /// A handle on the running dispatcher.
@@ -56,7 +58,8 @@ pub fn spawn(
     wake: UnboundedReceiver<SessionName>,
     cfg: DispatchConfig,
 ) -> Result<Handle, reqwest::Error> {
-    let transport = HttpTransport::new(Duration::from_secs(cfg.timeout_seconds.max(1)))?;
+    let timeout = Duration::from_secs(cfg.timeout_seconds.max(1));
+    let transport = HttpTransport::new(timeout, cfg.deny_networks.clone())?;
     if cfg.retention_ms > 0 {
         tokio::spawn(prune_loop(
             Arc::downgrade(&registry),

@@ -45,7 +45,9 @@ impl Schedule {
     }
 
     /// After `tries` failed tries (at least 1): when to try again (unix ms), or `None` when
-    /// that was the last one. Never sooner than `retry_after_ms` from now.
+    /// that was the last one. Never sooner than `retry_after_ms` from now, but never more than
+    /// a day ahead either: a job parked in the far future would be neither delivered nor
+    /// dead-lettered, and would hold back every later event of its group.
     pub fn next_attempt(
         &self,
         tries: u32,
@@ -58,7 +60,7 @@ impl Schedule {
         }
         let wait = self
             .delay_ms(tries, jitter)
-            .max(retry_after_ms.unwrap_or(0));
+            .max(retry_after_ms.unwrap_or(0).min(MAX_DELAY_MS));
         Some(now_ms.saturating_add(wait))
     }
 }
@@ -73,7 +75,8 @@ pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     Some(at_s.saturating_mul(1000).saturating_sub(now_ms))
 }
 
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, the only form senders may generate) as unix seconds.
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, the only form senders may generate) as unix
+/// seconds; `None` for anything else, a year beyond what u64 seconds hold included.
 pub fn parse_http_date(s: &str) -> Option<u64> {
     let parts: Vec<&str> = s.split_whitespace().collect();
     let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
@@ -95,21 +98,21 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *sec > 60 || year < 1970 {
         return None;
     }
-    let days = days_from_civil(year, month, day as i64);
-    u64::try_from(days)
-        .ok()
-        .map(|d| d * 86_400 + h * 3600 + m * 60 + sec)
+    let days = u64::try_from(days_from_civil(year, month, day as i64)?).ok()?;
+    days.checked_mul(86_400)?
+        .checked_add(h * 3600 + m * 60 + sec)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm); `None` when
+/// the year is too large for the sum (the year comes from the receiver: it may be anything).
+fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    era.checked_mul(146_097)?.checked_add(doe - 719_468)
 }
 
 #[cfg(test)]
@@ -171,6 +174,48 @@ mod tests {
         let s = schedule(RetryPolicy::Constant, 2, 3);
         assert_eq!(s.next_attempt(1, 10_000, Some(30_000), 0.0), Some(40_000));
         assert_eq!(s.next_attempt(1, 10_000, Some(500), 0.0), Some(12_000));
+    }
+
+    #[test]
+    fn a_retry_after_far_in_the_future_waits_at_most_a_day() {
+        let s = schedule(RetryPolicy::Constant, 2, 3);
+        let huge = parse_retry_after("99999999999", 10_000);
+        assert_eq!(
+            s.next_attempt(1, 10_000, huge, 0.0),
+            Some(10_000 + MAX_DELAY_MS)
+        );
+        let far = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", 10_000);
+        assert_eq!(
+            s.next_attempt(1, 10_000, far, 0.0),
+            Some(10_000 + MAX_DELAY_MS)
+        );
+        assert_eq!(
+            s.next_attempt(1, 10_000, Some(u64::MAX), 0.0),
+            Some(10_000 + MAX_DELAY_MS)
+        );
+    }
+
+    #[test]
+    fn an_unparsable_retry_after_leaves_the_policy_delay() {
+        let s = schedule(RetryPolicy::Constant, 2, 3);
+        for garbage in ["soon", "-5", "1.5", "", "Fri, 01 Jan 1999 25:00:00 GMT"] {
+            let wait = parse_retry_after(garbage, 10_000);
+            assert_eq!(wait, None, "{garbage:?}");
+            assert_eq!(s.next_attempt(1, 10_000, wait, 0.0), Some(12_000));
+        }
+    }
+
+    #[test]
+    fn an_http_date_with_a_huge_year_is_refused_without_overflow() {
+        for huge in [
+            "Fri, 01 Jan 999999999999 00:00:00 GMT",
+            "Fri, 01 Jan 9223372036854775807 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_http_date(huge), None, "{huge}");
+            assert_eq!(parse_retry_after(huge, 0), None, "{huge}");
+        }
+        // The largest years that still fit are read, and the wait is capped where it is taken.
+        assert!(parse_http_date("Fri, 31 Dec 99999 23:59:59 GMT").is_some());
     }
 
     #[test]

@@ -6,6 +6,8 @@ pub mod binary;
 pub mod history;
 pub mod logs;
 pub mod poller;
+pub mod process;
+pub mod raw;
 pub mod recorder;
 pub mod workload;
 

@@ -1,7 +1,7 @@
 //! The pure group rules of contract §2, one refusal or outcome per test, without I/O.
 
 use super::*;
-use crate::groups::model::MAX_PARTICIPANTS;
+use crate::groups::model::{Picture, MAX_PARTICIPANTS};
 
 const NOW: u64 = 1_763_769_600;
 
@@ -135,9 +135,35 @@ fn any_member_may_change_subject_description_and_picture_while_info_is_open() {
     );
     let g = after(&g, 10003, Op::SetDescription("About".into()));
     assert_eq!(g.description, "About");
-    let pic = Picture::Url("https://example.com/p.jpg".into());
-    let g = after(&g, 10004, Op::SetPicture(Some(pic.clone())));
-    assert_eq!(g.picture, Some(pic));
+    let url = "https://example.com/p.jpg".to_owned();
+    let g = after(
+        &g,
+        10004,
+        Op::SetPicture(Some(NewPicture::Url(url.clone()))),
+    );
+    assert_eq!(g.picture, Some(Picture::Url(url)));
+}
+
+#[test]
+fn a_picture_set_from_bytes_leaves_only_its_type_size_and_digest_in_the_group() {
+    let bytes: std::sync::Arc<[u8]> = vec![7u8; 300_000].into();
+    let pic = NewPicture::Bytes {
+        mimetype: "image/png".into(),
+        bytes,
+    };
+    let g = after(&group(), 10002, Op::SetPicture(Some(pic)));
+    let Some(Picture::File {
+        mimetype,
+        size,
+        digest,
+    }) = &g.picture
+    else {
+        panic!("a file reference, got {:?}", g.picture);
+    };
+    assert_eq!((mimetype.as_str(), *size), ("image/png", 300_000));
+    assert_eq!(digest.len(), 64, "hex sha256: {digest}");
+    let json = serde_json::to_string(&g).expect("json");
+    assert!(json.len() < 2048, "the record is {} bytes", json.len());
 }
 
 #[test]
