@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::binary::{call_ok, now_ms, Binary};
 use common::history::{subject_refused, History, Outcome};
+use common::http::{call_ok, now_ms};
 use common::logs::{event_ids, left_over, retry_dead};
 use common::poller::Poller;
+use common::process::{self, Wagate};
 use common::recorder::{Mode, Recorder};
 use common::workload::{rename_until, retry_dead_until_killed, Complaints, Renamer};
 use rand::rngs::StdRng;
@@ -88,7 +89,7 @@ impl Shared {
 fn env(run: usize) -> Vec<(&'static str, String)> {
     let mut env = vec![
         // The start-up's replay of interrupted fan-outs is logged: it shows which kills cut one.
-        ("RUST_LOG", "error,wagate::groups::service=info".into()),
+        ("RUST_LOG", "error,wagate::groups::fanout=info".into()),
         ("WAGATE_TEST_PRUNE_EVERY_MS", "50".into()),
         ("WAGATE_TEST_EVENT_RETENTION_MS", RETENTION_MS.to_string()),
     ];
@@ -100,6 +101,13 @@ fn env(run: usize) -> Vec<(&'static str, String)> {
 
 fn slow_disk(run: usize) -> bool {
     run % 2 == 1
+}
+
+/// Starts run `run` of the binary on `data`.
+async fn start(data: &Path, run: usize) -> Wagate {
+    let env = env(run);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    process::start(data, &env).await
 }
 
 /// Sessions a, b, c (c also with the always-failing webhook that dead-letters at once) and the groups.
@@ -316,7 +324,7 @@ fn placed(sh: &Shared, h: &common::recorder::Hit) -> String {
 /// (dead letters are retried, nothing else) and dies once pruning has emptied a's log.
 async fn workload_until_kill(
     sh: &Shared,
-    gw: Binary,
+    gw: Wagate,
     k: usize,
     groups: &[Group],
     rng: &mut StdRng,
@@ -367,7 +375,7 @@ async fn workload_until_kill(
             burst.as_millis()
         )
     };
-    gw.kill();
+    drop(gw); // SIGKILL
     let killed = Instant::now();
     sh.kills.lock().expect("lock").push(now_ms());
     for t in tasks {
@@ -418,25 +426,21 @@ async fn check_restart(
 /// One round: the workload, the kill, a restart on the same data, the checks.
 async fn round(
     sh: &Shared,
-    gw: Binary,
+    gw: Wagate,
     k: usize,
     groups: &[Group],
     poller: &Poller,
     rng: &mut StdRng,
-    dir: &Path,
-) -> Binary {
+    data: &Path,
+) -> Wagate {
     let acked_before = sh.history.count(Outcome::Acked);
     let (killed, phase) = workload_until_kill(sh, gw, k, groups, rng).await;
-    let log = dir.join(format!("run-{k}.log"));
-    let gw = Binary::start(&dir.join("data"), &env(k), &log).await;
+    let gw = start(data, k).await;
     let down = killed.elapsed();
     poller.point_at(&gw.base);
     let kept = check_restart(sh, &gw.base, k, groups, poller).await;
     let disk = if slow_disk(k - 1) { "slow" } else { "normal" };
-    let fanouts = std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .matches("applying a fan-out")
-        .count();
+    let fanouts = gw.log_text().matches("applying a fan-out").count();
     println!(
         "kill {k:2}: {disk} disk, {phase}; {:3} renames acknowledged, {fanouts} fan-outs cut and replayed, restarted in {} ms, {kept} recent events still listed",
         sh.history.count(Outcome::Acked) - acked_before,
@@ -556,12 +560,7 @@ async fn every_acknowledged_change_survives_kill_dash_nine_at_random_moments_and
         hooks,
         dead: Recorder::start(Mode::Refuse).await,
     };
-    let mut gw = Binary::start(
-        &dir.path().join("data"),
-        &env(0),
-        &dir.path().join("run-0.log"),
-    )
-    .await;
+    let mut gw = start(dir.path(), 0).await;
     let groups = setup(&sh, &gw.base).await;
     let (poller, polling) = Poller::start(&gw.base, &SESSIONS, POLL_EVERY);
     let started = Instant::now();

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::binary::{call_ok, now_ms};
+use super::http::{call_ok, now_ms};
 
 /// The ids of a session's whole event log, read from its start; and when the read ended (unix ms).
 pub async fn event_ids(

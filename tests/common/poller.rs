@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::binary::{call, now_ms};
+use super::http::{call, now_ms};
 
 /// An event the poller saw in a log.
 #[derive(Debug, Clone)]

@@ -61,7 +61,7 @@ impl Recorder {
                 _ => false,
             };
             hits.lock().expect("hits").push(Hit {
-                at_ms: super::binary::now_ms(),
+                at_ms: super::http::now_ms(),
                 accepted,
                 body: serde_json::from_slice(&body).unwrap_or(Value::Null),
             });

@@ -9,8 +9,8 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::json;
 
-use super::binary::call;
 use super::history::History;
+use super::http::call;
 
 /// Answers no fault explains, collected for the test to fail on.
 pub type Complaints = Arc<Mutex<Vec<String>>>;
