@@ -87,19 +87,28 @@ async fn flood(
     }
 }
 
-/// Pings every 100 ms until `until`, sampling the gateway's memory at each; answers the pings
-/// that were not answered 200, the slowest ping and the highest RSS.
-async fn watch(base: String, pid: u32, until: Instant) -> (Vec<String>, Duration, u64) {
+/// What the watcher saw: the pings made, those not answered 200, the slowest one, the peak RSS.
+#[derive(Default)]
+struct Watched {
+    pings: usize,
+    failed: Vec<String>,
+    slowest: Duration,
+    peak_rss_kib: u64,
+}
+
+/// Pings every 100 ms until `until`, sampling the gateway's memory (`VmRSS`) at each.
+async fn watch(base: String, pid: u32, until: Instant) -> Watched {
     let http = reqwest::Client::new();
-    let (mut failed, mut slowest, mut rss) = (Vec::new(), Duration::ZERO, 0);
+    let mut w = Watched::default();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     while Instant::now() < until {
         tick.tick().await;
         let t = Instant::now();
+        w.pings += 1;
         match call(&http, "GET", &format!("{base}/ping"), None).await {
-            Ok(a) if a.status == 200 => slowest = slowest.max(t.elapsed()),
-            Ok(a) => failed.push(format!("{} {}", a.status, a.body)),
-            Err(e) => failed.push(e.to_string()),
+            Ok(a) if a.status == 200 => w.slowest = w.slowest.max(t.elapsed()),
+            Ok(a) => w.failed.push(format!("{} {}", a.status, a.body)),
+            Err(e) => w.failed.push(e.to_string()),
         }
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let kib = status
@@ -107,9 +116,9 @@ async fn watch(base: String, pid: u32, until: Instant) -> (Vec<String>, Duration
             .find_map(|l| l.strip_prefix("VmRSS:"))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or(0);
-        rss = rss.max(kib);
+        w.peak_rss_kib = w.peak_rss_kib.max(kib);
     }
-    (failed, slowest, rss)
+    w
 }
 
 /// The subjects of the session's `group.v2.update` events, read from the whole log.
@@ -132,54 +141,56 @@ async fn logged_subjects(http: &reqwest::Client, base: &str) -> HashSet<String> 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flood_beyond_max_inflight_is_refused_at_once_and_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().to_owned();
-    let gw = process::start(&data, &ENV).await;
-    let http = reqwest::Client::new();
-    let history = History::default();
-    call_ok(
-        &http,
-        "POST",
-        &format!("{}/api/sessions", gw.base),
-        Some(json!({"name": "o"})),
-    )
-    .await;
+/// Session `o` with `GROUPS` groups of one outside contact; answers their ids.
+async fn setup(http: &reqwest::Client, base: &str, history: &History) -> Arc<Vec<String>> {
+    let url = format!("{base}/api/sessions");
+    call_ok(http, "POST", &url, Some(json!({"name": "o"}))).await;
     let mut groups = Vec::new();
     for gi in 0..GROUPS {
         let name = format!("created-g{gi}");
         let body = json!({"name": name, "participants": [{"id": "4915112345678@c.us"}]});
-        let url = format!("{}/api/o/groups", gw.base);
-        let info = call_ok(&http, "POST", &url, Some(body)).await;
+        let info = call_ok(http, "POST", &format!("{base}/api/o/groups"), Some(body)).await;
         history.created(gi, &name);
         groups.push(info["id"].as_str().expect("id").to_owned());
     }
-    let groups = Arc::new(groups);
+    Arc::new(groups)
+}
 
+/// What the flood saw: its answers, and what the watcher saw meanwhile.
+struct Flooded {
+    tally: Tally,
+    watched: Watched,
+}
+
+/// `CONNECTIONS` connections renaming for `FLOOD` while `/ping` and the memory are watched.
+async fn flood_all(base: &str, pid: u32, groups: &Arc<Vec<String>>, history: &History) -> Flooded {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let until = Instant::now() + FLOOD;
-    let watcher = tokio::spawn(watch(gw.base.clone(), gw.child.id(), until));
+    let watcher = tokio::spawn(watch(base.to_owned(), pid, until));
     let mut workers = Vec::new();
     for w in 0..CONNECTIONS {
         let (history, tally) = (history.clone(), tally.clone());
-        let task = flood(gw.base.clone(), groups.clone(), w, until, history, tally);
+        let task = flood(base.to_owned(), groups.clone(), w, until, history, tally);
         workers.push(tokio::spawn(task));
     }
     for w in workers {
         w.await.expect("a flood connection");
     }
-    let (ping_failures, slowest_ping, peak_rss) = watcher.await.expect("the watcher");
+    let watched = watcher.await.expect("the watcher");
+    let tally = std::mem::take(&mut *tally.lock().expect("tally"));
+    Flooded { tally, watched }
+}
 
-    // Full speed again: a write goes through within 5 s of the flood's end.
-    let flood_end = Instant::now();
+/// Renames group `id` (index 0) until a rename is acknowledged, for at most 5 s; answers how
+/// long it took.
+async fn write_again(http: &reqwest::Client, base: &str, id: &str, history: &History) -> Duration {
+    let start = Instant::now();
     let mut n = 0;
     common::wait_for(5, "a write to succeed after the flood", || {
         n += 1;
         let subject = format!("after-{n}");
         let at = history.send(0, &subject);
-        let (http, history) = (&http, &history);
-        let url = format!("{}/api/o/groups/{}/subject", gw.base, groups[0]);
+        let url = format!("{base}/api/o/groups/{id}/subject");
         async move {
             let a = call(http, "PUT", &url, Some(&json!({"subject": subject}))).await;
             let ok = a.as_ref().is_ok_and(|a| a.ok());
@@ -190,112 +201,139 @@ async fn a_flood_beyond_max_inflight_is_refused_at_once_and_loses_nothing_acknow
         }
     })
     .await;
-    let recovered = flood_end.elapsed();
+    start.elapsed()
+}
 
-    // kill -9, restart: every acknowledged rename is in the log, no refused one is, and each
-    // group's subject is its last acknowledged one or one sent after it.
-    drop(gw); // SIGKILL
-    history.killed(Instant::now());
-    let gw = process::start(&data, &ENV).await;
-    let logged = logged_subjects(&http, &gw.base).await;
+/// What the flood must not have seen.
+fn flood_failures(f: &Flooded) -> Vec<String> {
+    let t = &f.tally;
+    let checks = [
+        (
+            !t.other.is_empty(),
+            format!(
+                "answers other than 2xx and 503 overloaded with Retry-After: 1 ({}), e.g. {:?}",
+                t.other.len(),
+                t.other.first()
+            ),
+        ),
+        (
+            !t.connection_errors.is_empty(),
+            format!(
+                "{} requests got no answer, e.g. {:?}",
+                t.connection_errors.len(),
+                t.connection_errors.first()
+            ),
+        ),
+        (
+            t.overloaded == 0,
+            "no request was refused as overloaded: nothing limits the requests in progress"
+                .to_owned(),
+        ),
+        (
+            t.ok == 0,
+            "no rename was acknowledged during the flood".to_owned(),
+        ),
+        (
+            !f.watched.failed.is_empty(),
+            format!("/ping failed during the flood: {:?}", f.watched.failed),
+        ),
+        (
+            f.watched.peak_rss_kib >= RSS_BOUND_KIB,
+            format!(
+                "peak RSS {} MiB, bound {} MiB",
+                f.watched.peak_rss_kib / 1024,
+                RSS_BOUND_KIB / 1024
+            ),
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter(|(bad, _)| *bad)
+        .map(|(_, why)| why)
+        .collect()
+}
+
+/// After a kill -9 and a restart: every acknowledged rename is in the log, no refused one is,
+/// and each group's subject is its last acknowledged one or one sent after it.
+async fn restart_failures(
+    http: &reqwest::Client,
+    base: &str,
+    groups: &[String],
+    history: &History,
+) -> Vec<String> {
+    let logged = logged_subjects(http, base).await;
     let renames = history.snapshot();
     let renamed = |o: Outcome| {
         renames
             .iter()
             .filter(move |a| a.outcome == o && !a.subject.starts_with("created-"))
     };
-    let lost_acked: Vec<&str> = renamed(Outcome::Acked)
+    let lost: Vec<&str> = renamed(Outcome::Acked)
         .filter(|a| !logged.contains(&a.subject))
         .map(|a| a.subject.as_str())
         .collect();
-    let refused_logged: Vec<&str> = renamed(Outcome::Refused)
+    let leaked: Vec<&str> = renamed(Outcome::Refused)
         .filter(|a| logged.contains(&a.subject))
         .map(|a| a.subject.as_str())
         .collect();
     let mut stale = Vec::new();
     for (gi, id) in groups.iter().enumerate() {
-        let info: Value = call_ok(
-            &http,
-            "GET",
-            &format!("{}/api/o/groups/{id}", gw.base),
-            None,
-        )
-        .await;
+        let info: Value = call_ok(http, "GET", &format!("{base}/api/o/groups/{id}"), None).await;
         let subject = info["subject"].as_str().expect("subject");
         stale.extend(subject_refused(&renames, gi, subject).map(|why| format!("g{gi}: {why}")));
     }
+    let checks = [
+        (
+            !lost.is_empty(),
+            format!(
+                "{} acknowledged renames are not in the log after the kill, e.g. {:?}",
+                lost.len(),
+                lost.first()
+            ),
+        ),
+        (
+            !leaked.is_empty(),
+            format!(
+                "{} renames refused as overloaded are in the log, e.g. {:?}",
+                leaked.len(),
+                leaked.first()
+            ),
+        ),
+        (
+            !stale.is_empty(),
+            format!("subjects older than an acknowledged rename: {stale:?}"),
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter(|(bad, _)| *bad)
+        .map(|(_, why)| why)
+        .collect()
+}
 
-    let t = tally.lock().expect("tally");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_beyond_max_inflight_is_refused_at_once_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gw = process::start(dir.path(), &ENV).await;
+    let (http, history) = (reqwest::Client::new(), History::default());
+    let groups = setup(&http, &gw.base, &history).await;
+    let f = flood_all(&gw.base, gw.child.id(), &groups, &history).await;
+    let recovered = write_again(&http, &gw.base, &groups[0], &history).await;
+    drop(gw); // SIGKILL
+    history.killed(Instant::now());
+    let gw = process::start(dir.path(), &ENV).await;
+    let mut failures = flood_failures(&f);
+    failures.extend(restart_failures(&http, &gw.base, &groups, &history).await);
+    let t = &f.tally;
     println!(
-        "{CONNECTIONS} connections for {FLOOD:?}: {} answered 2xx, {} 503 overloaded, {} other, {} connection errors; {} pings, slowest {slowest_ping:?}; peak RSS {} MiB; a write succeeded {recovered:?} after the flood",
+        "{CONNECTIONS} connections for {FLOOD:?}: {} answered 2xx, {} 503 overloaded, {} other, {} connection errors; {} pings, slowest {:?}; peak RSS {} MiB; a write succeeded {recovered:?} after the flood",
         t.ok,
         t.overloaded,
         t.other.len(),
         t.connection_errors.len(),
-        FLOOD.as_millis() / 100,
-        peak_rss / 1024,
-    );
-    let mut failures = Vec::new();
-    let mut fail = |bad: bool, what: String| {
-        if bad {
-            failures.push(what);
-        }
-    };
-    fail(
-        !t.other.is_empty(),
-        format!(
-            "answers other than 2xx and 503 overloaded with Retry-After: 1 ({}), e.g. {:?}",
-            t.other.len(),
-            t.other.first()
-        ),
-    );
-    fail(
-        !t.connection_errors.is_empty(),
-        format!(
-            "{} requests got no answer, e.g. {:?}",
-            t.connection_errors.len(),
-            t.connection_errors.first()
-        ),
-    );
-    fail(
-        t.overloaded == 0,
-        "no request was refused as overloaded: nothing limits the requests in progress".into(),
-    );
-    fail(
-        t.ok == 0,
-        "no rename was acknowledged during the flood".into(),
-    );
-    fail(
-        !ping_failures.is_empty(),
-        format!("/ping failed during the flood: {ping_failures:?}"),
-    );
-    fail(
-        peak_rss >= RSS_BOUND_KIB,
-        format!(
-            "peak RSS {} MiB, bound {} MiB",
-            peak_rss / 1024,
-            RSS_BOUND_KIB / 1024
-        ),
-    );
-    fail(
-        !lost_acked.is_empty(),
-        format!(
-            "{} acknowledged renames are not in the log after the kill, e.g. {:?}",
-            lost_acked.len(),
-            lost_acked.first()
-        ),
-    );
-    fail(
-        !refused_logged.is_empty(),
-        format!(
-            "{} renames refused as overloaded are in the log, e.g. {:?}",
-            refused_logged.len(),
-            refused_logged.first()
-        ),
-    );
-    fail(
-        !stale.is_empty(),
-        format!("subjects older than an acknowledged rename: {stale:?}"),
+        f.watched.pings,
+        f.watched.slowest,
+        f.watched.peak_rss_kib / 1024,
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
