@@ -86,6 +86,12 @@ pub struct Config {
         hide = true
     )]
     pub test_abort_before_fanout: bool,
+    /// Test hook: how often old events are pruned, ms (default every 10 minutes).
+    #[arg(long, env = "WAGATE_TEST_PRUNE_EVERY_MS", hide = true)]
+    pub test_prune_every_ms: Option<u64>,
+    /// Test hook: how long events stay in the log, ms; overrides WAGATE_EVENT_RETENTION_HOURS.
+    #[arg(long, env = "WAGATE_TEST_EVENT_RETENTION_MS", hide = true)]
+    pub test_event_retention_ms: Option<u64>,
     /// Test hook: every store flush waits this many ms first (a slow disk).
     #[arg(
         long,
@@ -111,6 +117,17 @@ impl Config {
         c.api_key = None;
         c.hook_url = None;
         c
+    }
+
+    /// How long events stay in the log, ms (0 keeps all): the test hook's value when set.
+    pub fn event_retention_ms(&self) -> u64 {
+        self.test_event_retention_ms
+            .unwrap_or_else(|| self.event_retention_hours.saturating_mul(3_600_000))
+    }
+
+    /// How often old events are pruned: every 10 minutes unless the test hook says otherwise.
+    pub fn prune_every(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.test_prune_every_ms.unwrap_or(600_000).max(1))
     }
 
     /// New changes that may wait for the committer before more are refused as overloaded.

@@ -111,7 +111,8 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         webhooks::DispatchConfig {
             timeout_seconds: config.webhook_timeout_seconds,
             concurrency: config.webhook_concurrency.max(1),
-            retention_hours: config.event_retention_hours,
+            retention_ms: config.event_retention_ms(),
+            prune_every: config.prune_every(),
             deny_networks: deny,
         },
     )

@@ -22,14 +22,13 @@ use dispatcher::{Clock, Dispatcher};
 pub struct DispatchConfig {
     pub timeout_seconds: u64,
     pub concurrency: usize,
-    /// Events older than this are pruned unless a pending or dead delivery needs them; 0 keeps all.
-    pub retention_hours: u64,
+    /// Events older than this (ms) are pruned unless a pending or dead delivery needs them; 0 keeps all.
+    pub retention_ms: u64,
+    /// How often old events are pruned (10 minutes but in tests).
+    pub prune_every: Duration,
     /// Networks no delivery may reach, whatever its host's name resolves to at the time.
     pub deny_networks: Arc<crate::networks::DenyList>,
 }
-
-/// How often old events are pruned.
-const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// A handle on the running dispatcher.
 #[derive(Clone, Default)]
@@ -62,8 +61,11 @@ pub fn spawn(
     let timeout = Duration::from_secs(cfg.timeout_seconds.max(1));
     let transport = HttpTransport::new(timeout, cfg.deny_networks.clone())?;
     // Always: kept idempotent answers expire even when events are kept for ever (retention 0).
-    let retention_ms = cfg.retention_hours.saturating_mul(3_600_000);
-    tokio::spawn(prune_loop(Arc::downgrade(&registry), retention_ms));
+    tokio::spawn(prune_loop(
+        Arc::downgrade(&registry),
+        cfg.retention_ms,
+        cfg.prune_every,
+    ));
     Ok(spawn_with(
         registry,
         wake,
@@ -91,8 +93,10 @@ pub fn spawn_with(
 }
 
 /// Holds the registry weakly: it ends with the gateway.
-async fn prune_loop(registry: std::sync::Weak<Registry>, retention_ms: u64) {
-    let mut tick = tokio::time::interval(PRUNE_EVERY);
+async fn prune_loop(registry: std::sync::Weak<Registry>, retention_ms: u64, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    // A prune that took longer than `every` is followed by the next one, not by a catch-up burst.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let Some(r) = registry.upgrade() else {

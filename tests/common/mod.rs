@@ -2,8 +2,14 @@
 //! or served on 127.0.0.1 port 0; and a webhook receiver on port 0 that hands every request to the test.
 #![allow(dead_code)]
 
+pub mod history;
+pub mod http;
+pub mod logs;
+pub mod poller;
 pub mod process;
 pub mod raw;
+pub mod recorder;
+pub mod workload;
 
 use std::net::SocketAddr;
 use std::time::Duration;

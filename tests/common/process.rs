@@ -41,6 +41,12 @@ pub fn command(data: &Path, env: &[(&str, &str)]) -> (Command, u16, PathBuf) {
         .env_remove("WAHA_API_KEY")
         .env_remove("WHATSAPP_API_KEY")
         .env_remove("WHATSAPP_HOOK_URL")
+        .env_remove("WAGATE_MAX_INFLIGHT")
+        .env_remove("WAGATE_EVENT_RETENTION_HOURS")
+        .env_remove("WAGATE_TEST_ABORT_BEFORE_FANOUT")
+        .env_remove("WAGATE_TEST_FSYNC_DELAY_MS")
+        .env_remove("WAGATE_TEST_PRUNE_EVERY_MS")
+        .env_remove("WAGATE_TEST_EVENT_RETENTION_MS")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::from(file));

@@ -2,10 +2,11 @@
 //! figure, its ceiling measured in the same run, and their ratio.
 //!
 //! `wagate-bench all` (minutes) or `wagate-bench smoke` (seconds, for CI); also `read`, `write`,
-//! `webhook`, `sessions`, `backlog`. `--svg PATH` draws the chart, `--json PATH` writes the figures.
+//! `webhook`, `sessions`, `backlog`, and `overload` (about 75 s; in neither `all` nor `smoke`). `--svg PATH` draws the chart, `--json PATH` writes the figures.
 
 mod chart;
 mod load;
+mod overload;
 mod servers;
 
 use std::path::PathBuf;
@@ -776,11 +777,14 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
     if all || what == "backlog" {
         rows.extend(backlog(plan, webhook_rate).await?);
     }
+    if what == "overload" {
+        rows.extend(overload::overload().await?);
+    }
     Ok(rows)
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wagate-bench all|smoke|read|write|webhook|sessions|backlog [--svg PATH] [--json PATH]");
+    eprintln!("usage: wagate-bench all|smoke|read|write|webhook|sessions|backlog|overload [--svg PATH] [--json PATH]");
     std::process::exit(2)
 }
 
@@ -816,7 +820,7 @@ async fn main() {
     }
     let what = args.first().cloned().unwrap_or_else(|| usage());
     if ![
-        "all", "smoke", "read", "write", "webhook", "sessions", "backlog",
+        "all", "smoke", "read", "write", "webhook", "sessions", "backlog", "overload",
     ]
     .contains(&what.as_str())
     {
