@@ -316,3 +316,54 @@ async fn reopen(dir: tempfile::TempDir) -> Gateway {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_given_before_a_kill_dash_nine_is_replayed_after_the_restart() {
+    let dir = tempfile::tempdir().expect("dir");
+    let http = reqwest::Client::new();
+    let post = |base: &str, path: &str, key: Option<&str>, body: Value| {
+        let mut req = http
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        req.send()
+    };
+    let gw = common::process::start(dir.path(), &[]).await;
+    let created = post(&gw.base, "/api/sessions", None, json!({"name": "s"}))
+        .await
+        .expect("create session");
+    assert_eq!(created.status(), 201);
+    let body = json!({"name": "Team", "participants": [{"id": FRIEND}]});
+    let first = post(&gw.base, "/api/s/groups", Some("before-kill"), body.clone())
+        .await
+        .expect("create group");
+    assert_eq!(first.status(), 201);
+    let first = first.bytes().await.expect("body");
+    drop(gw); // SIGKILL
+
+    let gw = common::process::start(dir.path(), &[]).await;
+    let again = post(&gw.base, "/api/s/groups", Some("before-kill"), body)
+        .await
+        .expect("replay");
+    assert_eq!(again.status(), 201);
+    assert_eq!(
+        again
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    assert_eq!(again.bytes().await.expect("body"), first);
+    let count: Value = http
+        .get(format!("{}/api/s/groups/count", gw.base))
+        .send()
+        .await
+        .expect("count")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(count["count"], 1);
+}

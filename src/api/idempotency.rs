@@ -422,7 +422,8 @@ pub fn document(doc: &mut utoipa::openapi::OpenApi) {
                 .schema_type(Type::String)
                 .min_length(Some(1))
                 .max_length(Some(255))
-                .pattern(Some("^[ -~]+$")),
+                // No space at either end: HTTP trims them, and the key must arrive as sent.
+                .pattern(Some("^[!-~]([ -~]*[!-~])?$")),
         ))
         .build();
     for item in doc.paths.paths.values_mut() {

@@ -2,7 +2,7 @@
 //! Knows nothing of HTTP. Every change lands in ONE transaction of a committer round, then one
 //! (shared) flush; readers see events and delivery jobs only once they are durable.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -89,6 +89,9 @@ const SESSION_KEY: &[u8] = b"session";
 const ROUND_KEY: &[u8] = b"round";
 /// meta: how many groups the session holds, kept with every change.
 const GROUP_COUNT_KEY: &[u8] = b"group_count";
+/// meta: the next event sequence number, kept with every change, so that cursors are never
+/// given out twice even when pruning has emptied the log.
+const NEXT_SEQ_KEY: &[u8] = b"next_seq";
 
 /// The store of one session.
 pub struct SessionStore {
@@ -118,6 +121,10 @@ pub struct SessionStore {
     /// Counts dead deliveries put back to pending, so the dispatcher knows to look behind
     /// what it has already read (such a job keeps its old sequence number).
     requeues: AtomicU64,
+    /// Odd while the committer moves jobs between pending and dead, bumped before and after:
+    /// pruning reads both trees again when a move ran meanwhile (a job flipping twice between
+    /// its reads would otherwise be missed, and its event pruned).
+    moves: AtomicU64,
 }
 
 fn u64_of(v: &[u8]) -> u64 {
@@ -146,11 +153,12 @@ struct Counters {
 }
 
 fn counters(t: &Trees) -> StoreResult<Counters> {
-    let next_seq = match t.tree(TreeId::Events).last()? {
+    let meta = t.tree(TreeId::Meta);
+    let logged = match t.tree(TreeId::Events).last()? {
         Some((k, _)) => seq_of(&k, "events")? + 1,
         None => 1,
     };
-    let meta = t.tree(TreeId::Meta);
+    let next_seq = logged.max(meta.get(NEXT_SEQ_KEY)?.map_or(1, |v| u64_of(&v)));
     let round = meta.get(ROUND_KEY)?.map_or(0, |v| u64_of(&v));
     let groups = match meta.get(GROUP_COUNT_KEY)? {
         Some(v) => u64_of(&v),
@@ -182,6 +190,7 @@ impl SessionStore {
             round: AtomicU64::new(c.round),
             group_count: AtomicU64::new(c.groups),
             requeues: AtomicU64::new(0),
+            moves: AtomicU64::new(0),
         })
     }
 
@@ -353,17 +362,11 @@ impl SessionStore {
     }
 
     /// Removes events older than `cutoff_seq` (exclusive) that no pending or dead delivery needs.
-    /// Pending is read twice, around dead, because a job may move between the two meanwhile.
     pub fn prune_events_before(&self, cutoff_seq: u64) -> StoreResult<usize> {
         let t = self.trees()?;
-        let mut needed = std::collections::BTreeSet::new();
-        for id in [TreeId::Deliveries, TreeId::Dead, TreeId::Deliveries] {
-            for r in t.tree(id).iter().keys() {
-                if let Some((_, s)) = split_delivery_key(&r?) {
-                    needed.insert(s);
-                }
-            }
-        }
+        let Some(needed) = self.needed_events(&t)? else {
+            return Ok(0); // jobs kept moving: next time
+        };
         let mut batch = sled::Batch::default();
         let mut n = 0;
         for r in t
@@ -381,6 +384,30 @@ impl SessionStore {
         Ok(n)
     }
 
+    /// The sequence numbers of every pending and dead job, read while no job moved between
+    /// the two (see `moves`); `None` when they kept moving.
+    fn needed_events(&self, t: &Trees) -> StoreResult<Option<BTreeSet<u64>>> {
+        for _ in 0..100 {
+            let before = self.moves.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::thread::yield_now();
+                continue;
+            }
+            let mut needed = BTreeSet::new();
+            for id in [TreeId::Deliveries, TreeId::Dead] {
+                for r in t.tree(id).iter().keys() {
+                    if let Some((_, s)) = split_delivery_key(&r?) {
+                        needed.insert(s);
+                    }
+                }
+            }
+            if self.moves.load(Ordering::Acquire) == before {
+                return Ok(Some(needed));
+            }
+        }
+        Ok(None)
+    }
+
     /// The sequence number of the first event logged at or after `cutoff_ms` (unix ms),
     /// or the next one to be written when all are older.
     pub fn first_event_since(&self, cutoff_ms: u64) -> StoreResult<u64> {
@@ -388,8 +415,10 @@ impl SessionStore {
         struct Stamp {
             timestamp: u64,
         }
+        // Read first: an event committed while the log is read must not count as old.
+        let bound = self.durable_seq();
         let t = self.trees()?;
-        for r in t.tree(TreeId::Events).iter() {
+        for r in t.tree(TreeId::Events).range(..=bound.to_be_bytes()) {
             let (k, v) = r?;
             let seq = seq_of(&k, "events")?;
             let at = serde_json::from_slice::<Stamp>(&v)
@@ -399,7 +428,7 @@ impl SessionStore {
                 return Ok(seq);
             }
         }
-        Ok(self.last_seq() + 1)
+        Ok(bound + 1)
     }
 
     /// The answer kept under an idempotency key (see `Remember`).

@@ -234,3 +234,40 @@ fn picture_bytes_are_written_with_their_group_skipped_with_it_and_taken_back_wit
     let store = SessionStore::open(dir.path(), Faults::default()).expect("reopen");
     assert_eq!(picture(&store), None, "the delete is durable");
 }
+
+#[test]
+fn sequence_numbers_are_never_given_out_twice_even_after_pruning_emptied_the_log() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
+    store
+        .commit_many(&[write(1, "one"), write(2, "two")])
+        .expect("round");
+    store.remove_job([1; 8], 1).expect("delivered");
+    store.remove_job([1; 8], 2).expect("delivered");
+    assert_eq!(store.prune_events_before(u64::MAX).expect("prune"), 2);
+    store.flush().expect("flush");
+    drop(store);
+    let store = SessionStore::open(dir.path(), Faults::default()).expect("reopen");
+    assert_eq!(
+        seqs(store.commit_many(&[write(3, "three")]).expect("round")),
+        [vec![3]],
+        "a receiver's cursor 2 must not be followed by a second event 1"
+    );
+}
+
+#[test]
+fn pruning_keeps_every_event_while_a_job_move_is_in_progress() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
+    store.commit_many(&[write(1, "one")]).expect("round");
+    store.remove_job([1; 8], 1).expect("delivered");
+    // As the committer does around a transaction that moves jobs between pending and dead.
+    store
+        .moves
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    assert_eq!(store.prune_events_before(u64::MAX).expect("prune"), 0);
+    store
+        .moves
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    assert_eq!(store.prune_events_before(u64::MAX).expect("prune"), 1);
+}

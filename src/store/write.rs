@@ -14,7 +14,9 @@ use sled::{IVec, Transactional};
 use super::fault::Undo;
 use super::trees::{TreeId, Trees};
 use super::work::{Applied, Commit, GroupWrite, PictureWrite, Work};
-use super::{delivery_key, SessionStore, StoreError, StoreResult, GROUP_COUNT_KEY, ROUND_KEY};
+use super::{
+    delivery_key, SessionStore, StoreError, StoreResult, GROUP_COUNT_KEY, NEXT_SEQ_KEY, ROUND_KEY,
+};
 use super::{u64_of, SESSION_KEY};
 
 /// A round whose transaction failed in sled, with what it may have overwritten.
@@ -117,10 +119,19 @@ impl SessionStore {
             groups: self.group_count.load(Ordering::Acquire),
             round,
         };
+        let moves = items
+            .iter()
+            .any(|i| matches!(i.work, Work::Bury { .. } | Work::Requeue { .. }));
+        if moves {
+            self.moves.fetch_add(1, Ordering::AcqRel);
+        }
         // The before-images leave the transaction here, so that a commit that fails in sled
         // still hands them to `round_failed` (restoring values never overwritten is harmless).
         let undo = RefCell::new(Vec::new());
         let res = t.all[..].transaction(|view| transaction(view, items, &start, &versions, &undo));
+        if moves {
+            self.moves.fetch_add(1, Ordering::AcqRel);
+        }
         let undo = Undo {
             writes: undo.into_inner(),
         };
@@ -229,6 +240,7 @@ fn transaction(
             applied.push(apply(&mut tx, &mut st, item)?);
         }
         tx.insert(TreeId::Meta, ROUND_KEY, &start.round.to_be_bytes())?;
+        tx.insert(TreeId::Meta, NEXT_SEQ_KEY, &st.seq.to_be_bytes())?;
         tx.insert(TreeId::Meta, GROUP_COUNT_KEY, &st.groups.to_be_bytes())
     })();
     *undo.borrow_mut() = std::mem::take(&mut tx.undo);

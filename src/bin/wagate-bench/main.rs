@@ -5,6 +5,7 @@
 //! `webhook`, `sessions`, `backlog`, and `overload` (about 75 s; in neither `all` nor `smoke`). `--svg PATH` draws the chart, `--json PATH` writes the figures.
 
 mod chart;
+mod idempotent;
 mod load;
 mod overload;
 mod servers;
@@ -780,11 +781,14 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
     if what == "overload" {
         rows.extend(overload::overload().await?);
     }
+    if what == "idempotency" {
+        rows.extend(idempotent::idempotency(plan).await?);
+    }
     Ok(rows)
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wagate-bench all|smoke|read|write|webhook|sessions|backlog|overload [--svg PATH] [--json PATH]");
+    eprintln!("usage: wagate-bench all|smoke|read|write|webhook|sessions|backlog|overload|idempotency [--svg PATH] [--json PATH]");
     std::process::exit(2)
 }
 
@@ -820,7 +824,15 @@ async fn main() {
     }
     let what = args.first().cloned().unwrap_or_else(|| usage());
     if ![
-        "all", "smoke", "read", "write", "webhook", "sessions", "backlog", "overload",
+        "all",
+        "smoke",
+        "read",
+        "write",
+        "webhook",
+        "sessions",
+        "backlog",
+        "overload",
+        "idempotency",
     ]
     .contains(&what.as_str())
     {
