@@ -76,6 +76,21 @@ async fn twice(gw: &Gateway, method: &str, path: &str, key: &str, body: Value) -
     first
 }
 
+/// How many events of session `s` are named `name`.
+async fn events_named(gw: &Gateway, name: &str) -> usize {
+    gw.event_names("s")
+        .await
+        .iter()
+        .filter(|n| *n == name)
+        .count()
+}
+
+/// A group "Team" of session `s` with FRIEND; answers its id.
+async fn team(gw: &Gateway) -> String {
+    let g = gw.group("s", "Team", &[FRIEND]).await;
+    g["id"].as_str().expect("id").to_owned()
+}
+
 async fn group_count(gw: &Gateway, session: &str) -> u64 {
     gw.get(&format!("/api/{session}/groups/count")).await.1["count"]
         .as_u64()
@@ -97,22 +112,14 @@ async fn a_retried_create_makes_one_group_with_one_set_of_events() {
 async fn a_retried_add_answers_the_same_per_id_results_and_adds_nothing_more() {
     let gw = with(&Faults::default()).await;
     gw.session("s", None, None).await;
-    let gid = gw.group("s", "Team", &[FRIEND]).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let gid = team(&gw).await;
     let path = format!("/api/s/groups/{gid}/participants/add");
     let body = json!({"participants": [{"id": OTHER}, {"id": FRIEND}]});
     let first = twice(&gw, "POST", &path, "add-1", body).await;
     let results = first.json();
     assert_eq!(results[0]["success"], true, "{results}");
     assert_eq!(results[1]["success"], false, "already a member: {results}");
-    let adds = gw
-        .event_names("s")
-        .await
-        .iter()
-        .filter(|n| *n == "group.join")
-        .count();
+    let adds = events_named(&gw, "group.join").await;
     assert_eq!(adds, 2, "the create's and one add's");
 }
 
@@ -120,10 +127,7 @@ async fn a_retried_add_answers_the_same_per_id_results_and_adds_nothing_more() {
 async fn a_retried_setting_and_a_retried_revoke_act_once() {
     let gw = with(&Faults::default()).await;
     gw.session("s", None, None).await;
-    let gid = gw.group("s", "Team", &[FRIEND]).await["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let gid = team(&gw).await;
     let setting = format!("/api/s/groups/{gid}/settings/security/info-admin-only");
     let first = twice(&gw, "PUT", &setting, "set-1", json!({"adminsOnly": true})).await;
     assert_eq!(first.json(), json!(true));
@@ -133,12 +137,7 @@ async fn a_retried_setting_and_a_retried_revoke_act_once() {
         .json();
     let (_, now) = gw.get(&format!("/api/s/groups/{gid}/invite-code")).await;
     assert_eq!(now, code, "the replay did not revoke again");
-    let updates = gw
-        .event_names("s")
-        .await
-        .iter()
-        .filter(|n| *n == "group.v2.update")
-        .count();
+    let updates = events_named(&gw, "group.v2.update").await;
     assert_eq!(updates, 2, "one for the setting, one for the revoke");
 }
 

@@ -4,82 +4,23 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::process::start;
 use common::wait_for;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-struct Wagate {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Wagate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-async fn start(dir: &Path) -> Wagate {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_wagate"))
-        .env("WAHA_NO_API_KEY", "true")
-        .env("WAGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("WAGATE_DATA_DIR", dir)
-        .env("RUST_LOG", "error")
-        .env_remove("WAHA_API_KEY")
-        .env_remove("WHATSAPP_API_KEY")
-        .env_remove("WHATSAPP_HOOK_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("wagate starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let ping = format!("{base}/ping");
-    wait_for(15, "wagate to answer /ping", || {
-        let ping = ping.clone();
-        async move {
-            reqwest::get(&ping)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await;
-    Wagate { child, base }
-}
-
+/// One call: status and JSON body, or Err when the process is gone.
 async fn call(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: &str,
     body: Option<Value>,
-) -> Result<(u16, Value), reqwest::Error> {
-    let mut req = client.request(method, url);
-    if let Some(b) = body {
-        req = req
-            .header("content-type", "application/json")
-            .body(b.to_string());
-    }
-    let resp = req.send().await?;
-    let status = resp.status().as_u16();
-    let bytes = resp.bytes().await?;
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
+) -> reqwest::Result<(u16, Value)> {
+    let a = common::http::call(client, method.as_str(), url, body.as_ref()).await?;
+    Ok((a.status, a.body))
 }
 
 /// A receiver that is down (503) until `up` is set; it reports each body and whether it was accepted.
@@ -112,7 +53,7 @@ async fn every_acknowledged_change_is_delivered_after_a_kill_dash_nine() {
     let up = Arc::new(AtomicBool::new(false));
     let (hook_url, mut rx) = receiver(up.clone()).await;
     let client = reqwest::Client::new();
-    let gw = start(dir.path()).await;
+    let gw = start(dir.path(), &[]).await;
 
     let hook = json!({"url": hook_url, "events": ["group.v2.update"],
         "retries": {"policy": "constant", "delaySeconds": 1, "attempts": 100}});
@@ -175,7 +116,7 @@ async fn every_acknowledged_change_is_delivered_after_a_kill_dash_nine() {
     let acked: Vec<(String, String)> = acked.lock().expect("lock").clone();
     assert!(acked.len() >= 150);
 
-    let gw = start(dir.path()).await;
+    let gw = start(dir.path(), &[]).await;
     up.store(true, Ordering::SeqCst);
 
     // Every update the log holds (a superset of the acknowledged ones) must arrive.

@@ -11,38 +11,10 @@ use serde_json::{json, Value};
 
 use crate::load::{closed_loop, Stats};
 use crate::servers::{start_gateway, start_receiver, BenchResult};
-use crate::{client, post, row, tmpdir, Plan, Row};
+use crate::{client, post, rename_op, row, tmpdir, Plan, Row};
 
 /// Answers kept for the memory figure.
 const KEPT: u64 = 20_000;
-
-/// A `PUT subject` on one of `ids`, with a fresh `Idempotency-Key` when `keyed`.
-fn rename(
-    c: &reqwest::Client,
-    base: &str,
-    ids: &[String],
-    keyed: bool,
-    tag: u64,
-) -> impl Fn(usize, u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
-       + Send
-       + Sync
-       + 'static {
-    let c = c.clone();
-    let urls: Arc<Vec<String>> = Arc::new(
-        ids.iter()
-            .map(|id| format!("{base}/api/bench/groups/{id}/subject"))
-            .collect(),
-    );
-    move |w, i| {
-        let mut req = c
-            .put(urls[(w + i as usize) % urls.len()].clone())
-            .json(&json!({"subject": format!("subject {i}")}));
-        if keyed {
-            req = req.header("idempotency-key", format!("bench-{tag}-{w}-{i}"));
-        }
-        Box::pin(async move { req.send().await.is_ok_and(|r| r.status().is_success()) })
-    }
-}
 
 /// A session `bench` with a webhook to `hook` and `groups` groups; answers their ids.
 async fn setup(
@@ -88,8 +60,9 @@ async fn throughput(plan: Plan) -> BenchResult<Vec<Row>> {
     let turn = Duration::from_secs(plan.secs / rounds);
     let (mut keyed, mut plain) = (Stats::default(), Stats::default());
     for round in 0..rounds {
-        plain.merge(closed_loop(plan.conns, turn, rename(&c, &gw.base, &ids, false, round)).await);
-        keyed.merge(closed_loop(plan.conns, turn, rename(&c, &gw.base, &ids, true, round)).await);
+        plain.merge(closed_loop(plan.conns, turn, rename_op(&c, &gw.base, &ids, None)).await);
+        keyed
+            .merge(closed_loop(plan.conns, turn, rename_op(&c, &gw.base, &ids, Some(round))).await);
     }
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);
@@ -134,7 +107,7 @@ async fn memory(plan: Plan) -> BenchResult<Vec<Row>> {
         let recv = start_receiver().await?;
         let c = client();
         let ids = setup(&c, &gw.base, &recv.url, 64).await?;
-        let op = Arc::new(rename(&c, &gw.base, &ids, keyed, 0));
+        let op = Arc::new(rename_op(&c, &gw.base, &ids, keyed.then_some(0)));
         let made = crate::make_changes(&op, 0..KEPT, plan.conns).await;
         let running = gw.rss_mib();
         drop(gw);

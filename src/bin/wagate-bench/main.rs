@@ -321,6 +321,19 @@ fn subject_op(
        + Send
        + Sync
        + 'static {
+    rename_op(c, base, ids, None)
+}
+
+/// A `PUT subject` on one of `ids`; with `keys: Some(tag)`, each with a fresh `Idempotency-Key`.
+fn rename_op(
+    c: &reqwest::Client,
+    base: &str,
+    ids: &[String],
+    keys: Option<u64>,
+) -> impl Fn(usize, u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+       + Send
+       + Sync
+       + 'static {
     let c = c.clone();
     let urls: Arc<Vec<String>> = Arc::new(
         ids.iter()
@@ -328,19 +341,13 @@ fn subject_op(
             .collect(),
     );
     move |w, i| {
-        let c = c.clone();
-        let url = urls[(w + i as usize) % urls.len()].clone();
-        Box::pin(async move {
-            match c
-                .put(url)
-                .json(&json!({"subject": format!("subject {i}")}))
-                .send()
-                .await
-            {
-                Ok(r) => r.status().is_success(),
-                Err(_) => false,
-            }
-        })
+        let mut req = c
+            .put(urls[(w + i as usize) % urls.len()].clone())
+            .json(&json!({"subject": format!("subject {i}")}));
+        if let Some(tag) = keys {
+            req = req.header("idempotency-key", format!("bench-{tag}-{w}-{i}"));
+        }
+        Box::pin(async move { req.send().await.is_ok_and(|r| r.status().is_success()) })
     }
 }
 
