@@ -271,3 +271,36 @@ fn pruning_keeps_every_event_while_a_job_move_is_in_progress() {
         .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     assert_eq!(store.prune_events_before(u64::MAX).expect("prune"), 1);
 }
+
+#[test]
+fn a_full_commit_queue_refuses_new_changes_at_once_but_not_what_completes_a_change() {
+    let dir = tempfile::tempdir().expect("dir");
+    let faults = Faults::default();
+    faults.set_flush_delay(std::time::Duration::from_millis(300));
+    let store = Arc::new(SessionStore::open(dir.path(), faults).expect("open"));
+    let committer = Committer::start(2).expect("committer");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    // Submitted before any is awaited: while a round flushes, at most two more may wait.
+    let fresh: Vec<_> = (1..=5)
+        .map(|v| committer.submit(&store, write(v, "fresh"), true))
+        .collect();
+    let follow_up = committer.submit(&store, write(9, "fan-out share"), false);
+    let results: Vec<_> = fresh.into_iter().map(|f| rt.block_on(f)).collect();
+    let refused = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Overloaded)))
+        .count();
+    assert!(refused >= 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(StoreError::Overloaded))),
+        "{results:?}"
+    );
+    assert!(
+        rt.block_on(follow_up).is_ok(),
+        "a follow-up is never refused"
+    );
+}

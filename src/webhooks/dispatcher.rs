@@ -1,14 +1,13 @@
 //! The durable dispatcher: one worker per (session, endpoint) reading that endpoint's
 //! `deliveries` in commit order. A worker is a step function (`Worker::step`) plus a thin loop.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::client::{redact, Answer, Request, Transport};
@@ -19,8 +18,11 @@ use crate::ids::SessionName;
 use crate::sessions::{now_ms, Registry, Session, SessionRecord};
 use crate::store::{Applied, StoreResult, Work};
 
+mod owner;
 #[cfg(test)]
 mod tests;
+
+pub use owner::{prune, Dispatcher};
 
 /// Why a job whose webhook left the session's config was dead-lettered.
 pub const REMOVED: &str = "webhook removed from the session's config";
@@ -530,158 +532,4 @@ async fn flush(session: &Arc<Session>) -> StoreResult<()> {
 struct Live {
     registry: Arc<Registry>,
     session: Arc<Session>,
-}
-
-/// One worker's wake-up and task.
-struct Link {
-    wake: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
-struct SessionWorkers {
-    /// Weak: only to tell a re-created session of the same name from this one.
-    session: Weak<Session>,
-    requeues_seen: u64,
-    workers: HashMap<[u8; 8], Link>,
-}
-
-impl Drop for SessionWorkers {
-    fn drop(&mut self) {
-        for link in self.workers.values() {
-            link.task.abort();
-        }
-    }
-}
-
-/// Owns the workers: starts them for every session at start-up and on a session's first
-/// wake-up, wakes them after commits, stops them when their session is deleted.
-pub struct Dispatcher {
-    /// Weak: the dispatcher must not keep a dropped gateway (and its store files) alive.
-    registry: Weak<Registry>,
-    transport: Arc<dyn Transport>,
-    clock: Clock,
-    concurrency: usize,
-    sessions: HashMap<SessionName, SessionWorkers>,
-}
-
-impl Dispatcher {
-    pub fn new(
-        registry: Arc<Registry>,
-        transport: Arc<dyn Transport>,
-        clock: Clock,
-        concurrency: usize,
-    ) -> Self {
-        Self {
-            registry: Arc::downgrade(&registry),
-            transport,
-            clock,
-            concurrency,
-            sessions: HashMap::new(),
-        }
-    }
-
-    /// Serves wake-ups until the registry (the sender) is gone.
-    pub async fn run(mut self, mut wake: UnboundedReceiver<SessionName>) {
-        let names: Vec<SessionName> = match self.registry.upgrade() {
-            Some(r) => r.list().iter().map(|s| s.name.clone()).collect(),
-            None => return,
-        };
-        for name in names {
-            self.wake(&name);
-        }
-        while let Some(name) = wake.recv().await {
-            // Commits come in bursts: one look per session per burst.
-            let mut names = HashSet::from([name]);
-            while let Ok(n) = wake.try_recv() {
-                names.insert(n);
-            }
-            for n in names {
-                self.wake(&n);
-            }
-        }
-    }
-
-    pub fn wake(&mut self, name: &SessionName) {
-        let Some(registry) = self.registry.upgrade() else {
-            self.sessions.clear();
-            return;
-        };
-        let Some(session) = registry.get(name) else {
-            // Deleted: dropping its workers aborts them.
-            self.sessions.remove(name);
-            return;
-        };
-        let same = self
-            .sessions
-            .get(name)
-            .is_some_and(|sw| std::ptr::eq(sw.session.as_ptr(), Arc::as_ptr(&session)));
-        if !same {
-            self.sessions.insert(
-                name.clone(),
-                SessionWorkers {
-                    session: Arc::downgrade(&session),
-                    requeues_seen: u64::MAX,
-                    workers: HashMap::new(),
-                },
-            );
-        }
-        let Some(sw) = self.sessions.get_mut(name) else {
-            return;
-        };
-        let mut endpoints: Vec<[u8; 8]> = registry
-            .webhooks(&session.record())
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        // Jobs of endpoints no longer configured still need a worker (to dead-letter them);
-        // look for them when the session is new to us or a dead job was put back.
-        let requeues = session.store.requeues();
-        if requeues != sw.requeues_seen {
-            match session.store.endpoints_with_jobs() {
-                Ok(found) => {
-                    sw.requeues_seen = requeues;
-                    endpoints.extend(found);
-                }
-                Err(e) => tracing::error!(session = %name, "listing pending deliveries: {e}"),
-            }
-        }
-        for ep in endpoints {
-            let alive = sw.workers.get(&ep).is_some_and(|l| !l.task.is_finished());
-            if alive {
-                continue;
-            }
-            let wake = Arc::new(Notify::new());
-            let worker = Worker::new(
-                registry.clone(),
-                session.clone(),
-                ep,
-                self.transport.clone(),
-                self.clock,
-                self.concurrency,
-                wake.clone(),
-            );
-            let task = tokio::spawn(worker.run());
-            sw.workers.insert(ep, Link { wake, task });
-        }
-        for link in sw.workers.values() {
-            link.wake.notify_one();
-        }
-    }
-}
-
-/// Prunes, in every session, the events older than the retention window that no pending or
-/// dead delivery needs. Blocking: call from `spawn_blocking`.
-/// Also forgets expired idempotent answers. A retention of 0 keeps every event. Answers the
-/// events and the answers pruned.
-pub fn prune(registry: &Registry, retention_ms: u64, now_ms: u64) -> StoreResult<(usize, usize)> {
-    let cutoff = now_ms.saturating_sub(retention_ms);
-    let (mut events, mut answers) = (0, registry.gateway().prune_remembered(now_ms)?);
-    for s in registry.list() {
-        if retention_ms > 0 {
-            let first_kept = s.store.first_event_since(cutoff)?;
-            events += s.store.prune_events_before(first_kept)?;
-        }
-        answers += s.store.prune_remembered(now_ms)?;
-    }
-    Ok((events, answers))
 }

@@ -13,6 +13,7 @@ use crate::sessions::endpoint_id;
 use crate::sessions::Storage;
 use crate::store::{split_delivery_key, DeliveryJob, EventRecord, Faults, JobState, Work};
 use crate::webhooks::client::AnswerFuture;
+use tokio::task::JoinHandle;
 
 const URL: &str = "http://127.0.0.1:9/hook";
 
