@@ -2,7 +2,8 @@
 
 Opens `/` of a running gateway (GW, KEY from the environment), sees the Sessions and Groups tags,
 enters the API key through the Authorize dialog, runs "Try it out" + "Execute" on
-GET /api/sessions, and expects a 200 on the page. Saves target/swagger-ui.png.
+GET /api/sessions, and expects a 200 on the page; then sees the Idempotency-Key header among
+the parameters of POST /api/sessions. Saves target/swagger-ui.png.
 """
 
 import os
@@ -66,7 +67,13 @@ def main() -> int:
         if '"name": "default"' not in body:
             print(f"browser test: the answer does not list the session: {body[:300]}")
             return 1
-        print(f"browser test: Swagger UI authorised and executed GET /api/sessions -> 200; screenshot {SHOT}")
+        # Every write offers the optional Idempotency-Key header (contract §9).
+        write = wait.until(ec.element_to_be_clickable((By.ID, "operations-Sessions-create_session")))
+        write.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+        wait.until(ec.presence_of_element_located((
+            By.CSS_SELECTOR,
+            "#operations-Sessions-create_session tr[data-param-name='Idempotency-Key'][data-param-in='header']")))
+        print(f"browser test: Swagger UI authorised and executed GET /api/sessions -> 200; POST /api/sessions offers Idempotency-Key; screenshot {SHOT}")
         print("browser: 1 passed, 0 failed")
         return 0
     except Exception:
