@@ -366,3 +366,16 @@ async fn an_answer_given_before_a_kill_dash_nine_is_replayed_after_the_restart()
         .expect("json");
     assert_eq!(count["count"], 1);
 }
+
+#[tokio::test]
+async fn a_key_on_a_route_or_method_that_does_not_exist_changes_nothing_about_its_404_or_405() {
+    let gw = with(&Faults::default()).await;
+    gw.session("s", None, None).await;
+    for _ in 0..2 {
+        let a = send(&gw, "DELETE", "/api/sessions", Some("k"), json!({})).await;
+        assert_eq!(a.status, 405, "{}", a.json());
+        assert!(!a.replayed());
+        let b = send(&gw, "POST", "/api/s/nowhere", Some("k"), json!({})).await;
+        assert_eq!(b.status, 404, "{}", b.json());
+    }
+}

@@ -198,12 +198,13 @@ pub fn app(state: AppState) -> Router {
     let (api, doc) = api_parts();
     let spec = doc.to_pretty_json().unwrap_or_default();
     let api = api
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
+        // Only where a route and method matched: a 404 or 405 stays what it is, key or not.
+        .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::keyed,
         ))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_inflight,
