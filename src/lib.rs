@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod groups;
 pub mod ids;
+pub mod json;
 pub mod networks;
 pub mod reply;
 pub mod sessions;

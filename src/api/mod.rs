@@ -5,6 +5,7 @@ pub mod extract;
 pub mod groups;
 pub mod idempotency;
 pub mod render;
+pub mod schemas;
 pub mod server;
 pub mod sessions;
 pub mod webhooks;

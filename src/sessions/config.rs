@@ -2,129 +2,89 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::ids::ContactId;
 use crate::networks::DenyList;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionConfig {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::api::extract::objects"
+        deserialize_with = "crate::json::objects"
     )]
-    #[schema(schema_with = webhooks_schema)]
     pub webhooks: Option<Vec<WebhookConfig>>,
     /// Copied into every event of the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>, example = json!({"user.id": "123"}))]
     pub metadata: Option<Map<String, Value>>,
     /// The account this session acts as in the LOCAL engine.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::api::extract::object"
+        deserialize_with = "crate::json::object"
     )]
     pub local: Option<LocalConfig>,
     /// Other WAHA settings (proxy, debug, noweb, ...) are kept as given.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub extra: Map<String, Value>,
 }
 
-/// At most 20, no two alike (utoipa has no attribute for `uniqueItems`).
-fn webhooks_schema() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, SchemaType, Type};
-    ArrayBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(utoipa::openapi::Ref::from_schema_name("WebhookConfig"))
-        .max_items(Some(20))
-        .unique_items(true)
-        .build()
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalConfig {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::api::extract::object"
+        deserialize_with = "crate::json::object"
     )]
     pub me: Option<MeConfig>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MeConfig {
-    #[schema(
-        example = "11111111111@c.us",
-        pattern = "^[0-9]{5,20}@(c\\.us|s\\.whatsapp\\.net|lid)$"
-    )]
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 100)]
     pub push_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"url": "https://example.com/webhook", "events": ["group.v2.join", "group.v2.participants"], "hmac": {"key": "my-secret-key"}, "retries": {"policy": "exponential", "delaySeconds": 2, "attempts": 15}, "customHeaders": [{"name": "X-Tenant", "value": "acme"}]}))]
 pub struct WebhookConfig {
     /// An http or https URL.
-    #[schema(
-        pattern = "^https?://((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*(\\.[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*)*)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-~]*)?$"
-    )]
     pub url: String,
     /// Event names, or `*` for all.
-    #[schema(value_type = Vec<EventName>, min_items = 1)]
     pub events: Vec<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::api::extract::object"
+        deserialize_with = "crate::json::object"
     )]
     pub hmac: Option<HmacConfig>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::api::extract::object"
+        deserialize_with = "crate::json::object"
     )]
     pub retries: Option<RetriesConfig>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::api::extract::objects"
+        deserialize_with = "crate::json::objects"
     )]
     pub custom_headers: Option<Vec<CustomHeader>>,
 }
 
-/// An event name (or `*`), 1-100 characters. Only for the OpenAPI document.
-pub struct EventName;
-
-impl utoipa::PartialSchema for EventName {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .min_length(Some(1))
-            .max_length(Some(100))
-            .into()
-    }
-}
-
-impl ToSchema for EventName {}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HmacConfig {
     /// null or absent: unsigned. Answers show `***`; sending `***` keeps the stored key of the
     /// webhook with the same url.
     pub key: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum RetryPolicy {
     Constant,
@@ -132,7 +92,7 @@ pub enum RetryPolicy {
     Exponential,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RetriesConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,28 +100,24 @@ pub struct RetriesConfig {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::api::extract::whole"
+        deserialize_with = "crate::json::whole"
     )]
-    #[schema(maximum = 86400)]
     pub delay_seconds: Option<u64>,
     /// Retries after the first try.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::api::extract::whole"
+        deserialize_with = "crate::json::whole"
     )]
-    #[schema(maximum = 100)]
     pub attempts: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CustomHeader {
     /// An HTTP header name.
-    #[schema(pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
     pub name: String,
     /// Printable characters and tabs. Answers show `***`; sending `***` keeps the stored value
     /// of the header with the same name of the webhook with the same url.
-    #[schema(pattern = "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$")]
     pub value: String,
 }
 
@@ -218,9 +174,7 @@ impl WebhookConfig {
             }
         }
         for (i, h) in self.custom_headers.iter().flatten().enumerate() {
-            let ok_name = axum::http::HeaderName::from_bytes(h.name.as_bytes()).is_ok();
-            let ok_value = axum::http::HeaderValue::from_str(&h.value).is_ok();
-            if !ok_name || !ok_value {
+            if !header_name(&h.name) || !header_value(&h.value) {
                 return Err(ApiError::bad_request(format!(
                     "{field}.customHeaders[{i}]: not a valid HTTP header"
                 )));
@@ -228,6 +182,19 @@ impl WebhookConfig {
         }
         Ok(())
     }
+}
+
+/// An HTTP header name: one or more token characters (RFC 9110 `tchar`).
+fn header_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A header value sent as given: no control character but tab (what `http` accepts from a
+/// string, bytes past ASCII included).
+fn header_value(s: &str) -> bool {
+    s.bytes().all(|b| (b >= 0x20 && b != 0x7f) || b == b'\t')
 }
 
 impl WebhookConfig {
@@ -349,5 +316,30 @@ impl SessionConfig {
                     .map_err(|e| ApiError::bad_request(format!("config.local.me.id: {}", e.0)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{header_name, header_value};
+
+    #[test]
+    fn header_checks_accept_exactly_what_the_http_client_accepts() {
+        let chars = (0u8..128).map(char::from).chain(['é', '€', '\u{1F600}']);
+        for c in chars {
+            let value = format!("a{c}b");
+            assert_eq!(
+                header_value(&value),
+                reqwest::header::HeaderValue::from_str(&value).is_ok(),
+                "value {value:?}"
+            );
+            let name = format!("x{c}y");
+            assert_eq!(
+                header_name(&name),
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok(),
+                "name {name:?}"
+            );
+        }
+        assert!(!header_name(""));
     }
 }

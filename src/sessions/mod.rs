@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
-use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Environment, Me};
@@ -26,7 +25,7 @@ use crate::store::{
 };
 use config::{SessionConfig, WebhookConfig};
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     Stopped,
@@ -46,7 +45,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StatusEntry {
     pub status: Status,
     /// Unix ms.
