@@ -393,6 +393,17 @@ impl Worker {
                 return Ok(true);
             }
         };
+        self.failed(live, seq, error, retry_after)
+    }
+
+    /// Records a failed attempt: the job's next time by its webhook's policy, or the dead letters.
+    fn failed(
+        &mut self,
+        live: &Live,
+        seq: u64,
+        error: String,
+        retry_after: Option<String>,
+    ) -> StoreResult<bool> {
         let now = self.clock.now_ms();
         let hook = self.current_hook(live);
         let Some(job) = self.queue.job_mut(seq) else {
