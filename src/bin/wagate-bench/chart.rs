@@ -1,6 +1,6 @@
 //! A small SVG chart: each scenario's throughput against its ceiling, with p99 latency.
 
-use super::Row;
+use crate::report::Row;
 
 pub fn svg(rows: &[Row]) -> String {
     let bars: Vec<&Row> = rows.iter().filter(|r| r.ceiling.is_some()).collect();

@@ -10,8 +10,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::load::{closed_loop, Stats};
+use crate::report::{row, Row};
 use crate::servers::{start_gateway, start_receiver, BenchResult};
-use crate::{client, post, rename_op, row, tmpdir, Plan, Row};
+use crate::setup::{client, post, tmpdir};
+use crate::writes::{make_changes, rename_op};
+use crate::Plan;
 
 /// Answers kept for the memory figure.
 const KEPT: u64 = 20_000;
@@ -108,7 +111,7 @@ async fn memory(plan: Plan) -> BenchResult<Vec<Row>> {
         let c = client();
         let ids = setup(&c, &gw.base, &recv.url, 64).await?;
         let op = Arc::new(rename_op(&c, &gw.base, &ids, keyed.then_some(0)));
-        let made = crate::make_changes(&op, 0..KEPT, plan.conns).await;
+        let made = make_changes(&op, 0..KEPT, plan.conns).await;
         let running = gw.rss_mib();
         drop(gw);
         let (gw, _) = start_gateway(&dir, &[]).await?;

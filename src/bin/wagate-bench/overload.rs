@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::load::percentile_ms;
+use crate::report::{row, Row};
 use crate::servers::{rss_mib, start_gateway, BenchResult};
-use crate::{client, contact, post, row, tmpdir, Row};
+use crate::setup::{client, contact, post, tmpdir};
 
 const CONNS: usize = 800;
 const SECS: u64 = 30;
