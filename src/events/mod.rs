@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 use crate::groups::model::Group;
 use crate::groups::rules::Change;
 use crate::ids::ContactId;
-use crate::store::EventRecord;
 
 /// `{id, pushName}` of a session's account.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema, PartialEq)]
@@ -65,6 +64,15 @@ pub fn new_event_id() -> String {
     format!("evt_{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
+/// An event in its envelope, ready to be logged: its name, the group it concerns (deliveries
+/// keep one group's events in order), and the exact bytes that will be signed and sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enveloped {
+    pub name: String,
+    pub group: Option<String>,
+    pub body: String,
+}
+
 /// Wraps a payload in the WAHA envelope (keys in the contract's order).
 pub fn envelope(
     ctx: &Context<'_>,
@@ -72,7 +80,7 @@ pub fn envelope(
     group: Option<&str>,
     payload: &Value,
     now_ms: u64,
-) -> EventRecord {
+) -> Enveloped {
     let env = Envelope {
         id: new_event_id(),
         timestamp: now_ms,
@@ -86,7 +94,7 @@ pub fn envelope(
     };
     // Serialising plain structs of strings and JSON values cannot fail.
     let body = serde_json::to_string(&env).unwrap_or_default();
-    EventRecord {
+    Enveloped {
         name: event.to_owned(),
         group: group.map(str::to_owned),
         body,

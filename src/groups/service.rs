@@ -14,7 +14,7 @@ use crate::events::{self, GroupChange};
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
 use crate::reply::{Render, Reply};
 use crate::sessions::{now_ms, Registry, Session};
-use crate::store::{GroupWrite, Remember, StoreError, StoredBytes, Work};
+use crate::store::{EventRecord, GroupWrite, Remember, StoreError, StoredBytes, Work};
 
 /// Where each group is held and which invite code leads to it, gateway-wide.
 #[derive(Default)]
@@ -388,7 +388,14 @@ impl GroupService {
         let events = change
             .events_for(&me)
             .into_iter()
-            .map(|(name, payload)| events::envelope(&ctx, name, Some(&gid), &payload, now_ms))
+            .map(|(name, payload)| {
+                let e = events::envelope(&ctx, name, Some(&gid), &payload, now_ms);
+                EventRecord {
+                    name: e.name,
+                    group: e.group,
+                    body: e.body,
+                }
+            })
             .collect();
         let plan = picture::plan_for(&me, change.before, change.after);
         let picture = picture::write(plan, picture, &gid);
