@@ -5,7 +5,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::model::{Group, JoinRequest, Member, NewPicture, Role, Settings, MAX_PARTICIPANTS};
+use super::model::{
+    Group, JoinMethod, JoinRequest, Member, NewPicture, Role, Settings, MAX_PARTICIPANTS,
+};
 use crate::error::ApiError;
 use crate::ids::{ContactId, GroupId, InviteCode};
 
@@ -58,7 +60,7 @@ pub enum Change {
     JoinRequest {
         action: RequestAction,
         requester: ContactId,
-        method: String,
+        method: JoinMethod,
     },
 }
 
@@ -488,7 +490,14 @@ pub fn apply(
                         format!("{actor} already asked to join {}", g.id),
                     ));
                 }
-                request(&mut g, actor, None, "invite_link", now, &mut changes);
+                request(
+                    &mut g,
+                    actor,
+                    None,
+                    JoinMethod::InviteLink,
+                    now,
+                    &mut changes,
+                );
             } else {
                 g.participants.push(Member {
                     id: actor.clone(),
@@ -575,20 +584,20 @@ fn request(
     g: &mut Group,
     requester: &ContactId,
     added_by: Option<&ContactId>,
-    method: &str,
+    method: JoinMethod,
     now: u64,
     changes: &mut Vec<Change>,
 ) {
     g.join_requests.push(JoinRequest {
         requester: requester.clone(),
         added_by: added_by.cloned(),
-        method: method.to_owned(),
+        method,
         timestamp: now,
     });
     changes.push(Change::JoinRequest {
         action: RequestAction::Created,
         requester: requester.clone(),
-        method: method.to_owned(),
+        method,
     });
 }
 
@@ -620,7 +629,7 @@ fn add(
                     format!("{id} already has a pending join request"),
                 )
             } else {
-                request(g, id, Some(actor), "non_admin_add", now, changes);
+                request(g, id, Some(actor), JoinMethod::NonAdminAdd, now, changes);
                 ParticipantResult::ok(id)
             }
         } else if g.participants.len() >= MAX_PARTICIPANTS {

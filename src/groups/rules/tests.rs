@@ -1,7 +1,7 @@
 //! The pure group rules of contract §2, one refusal or outcome per test, without I/O.
 
 use super::*;
-use crate::groups::model::{Picture, MAX_PARTICIPANTS};
+use crate::groups::model::{JoinMethod, Picture, MAX_PARTICIPANTS};
 
 const NOW: u64 = 1_763_769_600;
 
@@ -413,7 +413,7 @@ fn a_non_admins_add_becomes_a_join_request_when_approval_is_required() {
         vec![Change::JoinRequest {
             action: RequestAction::Created,
             requester: c(10005),
-            method: "non_admin_add".into()
+            method: JoinMethod::NonAdminAdd
         }]
     );
     let g = out.group.expect("group");
@@ -423,7 +423,7 @@ fn a_non_admins_add_becomes_a_join_request_when_approval_is_required() {
         vec![JoinRequest {
             requester: c(10005),
             added_by: Some(c(10002)),
-            method: "non_admin_add".into(),
+            method: JoinMethod::NonAdminAdd,
             timestamp: NOW + 10
         }]
     );
@@ -568,7 +568,7 @@ fn join_by_invite_adds_a_participant_or_files_a_request_when_approval_is_on() {
         vec![Change::JoinRequest {
             action: RequestAction::Created,
             requester: c(10009),
-            method: "invite_link".into()
+            method: JoinMethod::InviteLink
         }]
     );
     let g = out.group.expect("group");
@@ -602,7 +602,7 @@ fn approve_adds_the_requester_and_reject_drops_the_request() {
         vec![Change::JoinRequest {
             action: RequestAction::Rejected,
             requester: c(10009),
-            method: "invite_link".into()
+            method: JoinMethod::InviteLink
         }]
     );
     let g = out.group.expect("group");
