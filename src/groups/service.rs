@@ -62,6 +62,20 @@ impl Drop for GroupGuard<'_> {
     }
 }
 
+/// A change made and ready to commit.
+struct Made<'a> {
+    /// The session that made it: its store takes the change first.
+    acting: &'a Arc<Session>,
+    /// What the change did, as the events are made from it.
+    change: GroupChange<'a>,
+    /// When it was made, unix ms.
+    now: u64,
+    /// The bytes of a picture the change brings.
+    fresh: Option<PictureBytes>,
+    /// The answer to keep with the change (a request with an `Idempotency-Key`).
+    remember: Option<Remember>,
+}
+
 /// Runs a change to its end even when the request that asked for it goes away (the client
 /// hangs up, and the handler's future is dropped): a change cut off between its own commit and
 /// its fan-out would leave the other member sessions behind until a restart.
@@ -236,17 +250,22 @@ impl GroupService {
             &others,
             now / 1000,
         )?;
-        let change = GroupChange {
-            before: None,
-            after: Some(&group),
-            actor: &actor,
-            operation: "create",
-            changes: &changes,
-            now_s: now / 1000,
-        };
         let mut reply = render(&group);
-        self.commit(session, &change, now, None, reply.remember.take())
-            .await?;
+        let made = Made {
+            acting: session,
+            change: GroupChange {
+                before: None,
+                after: Some(&group),
+                actor: &actor,
+                operation: "create",
+                changes: &changes,
+                now_s: now / 1000,
+            },
+            now,
+            fresh: None,
+            remember: reply.remember.take(),
+        };
+        self.commit(made).await?;
         Ok(reply)
     }
 
@@ -310,16 +329,21 @@ impl GroupService {
         if let Some(bytes) = outcome.group.as_mut().and_then(picture::move_inline) {
             fresh = Some(bytes);
         }
-        let change = GroupChange {
-            before: Some(&before),
-            after: outcome.group.as_ref(),
-            actor: &actor,
-            operation,
-            changes: &outcome.changes,
-            now_s: now / 1000,
+        let made = Made {
+            acting: session,
+            change: GroupChange {
+                before: Some(&before),
+                after: outcome.group.as_ref(),
+                actor: &actor,
+                operation,
+                changes: &outcome.changes,
+                now_s: now / 1000,
+            },
+            now,
+            fresh,
+            remember: reply.remember.take(),
         };
-        self.commit(session, &change, now, fresh, reply.remember.take())
-            .await?;
+        self.commit(made).await?;
         Ok(reply)
     }
 
@@ -413,16 +437,16 @@ impl GroupService {
         }
     }
 
-    /// Commits `change`, made by `acting` at `now` (unix ms); `fresh`: the bytes of a picture
-    /// the change brings.
-    async fn commit(
-        self: &Arc<Self>,
-        acting: &Arc<Session>,
-        change: &GroupChange<'_>,
-        now: u64,
-        fresh: Option<PictureBytes>,
-        remember: Option<Remember>,
-    ) -> ApiResult<()> {
+    /// Commits a change: the acting session's share with a fan-out record for the others, then
+    /// the others' shares.
+    async fn commit(self: &Arc<Self>, made: Made<'_>) -> ApiResult<()> {
+        let Made {
+            acting,
+            change,
+            now,
+            fresh,
+            remember,
+        } = made;
         let (before, after) = (change.before, change.after);
         let sessions = self.affected(acting, before, after)?;
         let needs_bytes =
@@ -436,7 +460,7 @@ impl GroupService {
         let mut own = None;
         let mut others = Vec::new();
         for s in &sessions {
-            let w = self.write_for(s, change, now, bytes.as_ref());
+            let w = self.write_for(s, &change, now, bytes.as_ref());
             if Arc::ptr_eq(s, acting) {
                 own = Some(w);
             } else if w.group.is_some()
