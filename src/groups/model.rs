@@ -163,6 +163,16 @@ pub struct Group {
 }
 
 impl Group {
+    /// The picture's URL as the session `session` serves it: an external URL as given, a stored
+    /// picture at the session's `.../picture/file`.
+    pub fn picture_url(&self, session: &str) -> Option<String> {
+        self.picture.as_ref().map(|p| match p {
+            Picture::Url(u) => u.clone(),
+            Picture::Stored { .. } | Picture::File { .. } => {
+                format!("/api/{session}/groups/{}/picture/file", self.id)
+            }
+        })
+    }
     pub fn member(&self, id: &ContactId) -> Option<&Member> {
         self.participants.iter().find(|m| &m.id == id)
     }

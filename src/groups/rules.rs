@@ -57,6 +57,9 @@ pub enum Change {
         fields: Map<String, Value>,
         operation: &'static str,
     },
+    /// The picture was set or removed. Its URL depends on the session that serves it, so the
+    /// events show it (`Group::picture_url`), not the rule.
+    PictureChanged,
     JoinRequest {
         action: RequestAction,
         requester: ContactId,
@@ -291,7 +294,6 @@ pub fn apply(
     op: Op,
     now: u64,
     session: &str,
-    picture_url: impl Fn(&Group) -> Option<String>,
 ) -> Result<Outcome, ApiError> {
     let mut g = group.clone();
     g.version += 1;
@@ -315,8 +317,7 @@ pub fn apply(
         Op::SetPicture(p) => {
             require_info_right(&g, actor)?;
             g.picture = p.as_ref().map(NewPicture::reference);
-            let url = picture_url(&g).map(Value::from).unwrap_or(Value::Null);
-            changes.push(updated("picture", url, operation));
+            changes.push(Change::PictureChanged);
         }
         Op::SetSetting(setting, v) => {
             require_admin(&g, actor, "change group settings")?;

@@ -203,11 +203,9 @@ impl GroupService {
         names.filter_map(|n| self.registry.get(n)).collect()
     }
 
+    /// The picture's URL as `session` serves it (`Group::picture_url`).
     pub fn picture_path(session: &str, g: &Group) -> Option<String> {
-        g.picture.as_ref().map(|p| match p {
-            super::model::Picture::Url(u) => u.clone(),
-            _ => format!("/api/{session}/groups/{}/picture/file", g.id),
-        })
+        g.picture_url(session)
     }
 
     /// Creates a group with `me` of `session` as superadmin.
@@ -260,6 +258,7 @@ impl GroupService {
                 operation: "create",
                 changes: &changes,
                 now_s: now / 1000,
+                session: session.name.as_str(),
             },
             now,
             fresh: None,
@@ -317,9 +316,7 @@ impl GroupService {
             Op::SetPicture(Some(NewPicture::Bytes { bytes, .. })) => Some(bytes.clone()),
             _ => None,
         };
-        let mut outcome = rules::apply(&before, &actor, op, now / 1000, &name, |g| {
-            Self::picture_path(&name, g)
-        })?;
+        let mut outcome = rules::apply(&before, &actor, op, now / 1000, &name)?;
         let mut reply = render(&outcome);
         if outcome.changes.is_empty() {
             // Nothing to commit: the caller keeps the answer on its own.
@@ -338,6 +335,7 @@ impl GroupService {
                 operation,
                 changes: &outcome.changes,
                 now_s: now / 1000,
+                session: session.name.as_str(),
             },
             now,
             fresh,

@@ -32,7 +32,7 @@ fn group() -> Group {
 }
 
 fn run(g: &Group, actor: u64, op: Op) -> Result<Outcome, ApiError> {
-    apply(g, &c(actor), op, NOW + 10, "default", |_| None)
+    apply(g, &c(actor), op, NOW + 10, "default")
 }
 
 fn ok(g: &Group, actor: u64, op: Op) -> Outcome {
