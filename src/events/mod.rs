@@ -281,3 +281,6 @@ fn to_value(kind: impl Serialize) -> Value {
 pub fn session_status(name: &str, status: &str, statuses: &Value) -> Value {
     json!({"name": name, "status": status, "statuses": statuses})
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::fanout::{CatchingUp, Fanout};
 use super::model::{Group, NewPicture, PictureBytes};
 use super::picture;
-use super::rules::{self, Op, Outcome};
+use super::refusal::Refusal;
+use super::rules::{self, Actor, Op, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, GroupChange};
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
@@ -165,7 +166,11 @@ impl GroupService {
     pub fn stored(&self, session: &Session, id: &GroupId) -> ApiResult<StoredBytes> {
         match session.store.group(id.as_str())? {
             Some(bytes) => Ok(bytes),
-            None => Err(rules::group_not_found(id, session.name.as_str())),
+            None => Err(Refusal::GroupNotFound {
+                id: id.clone(),
+                session: session.name.clone(),
+            }
+            .into()),
         }
     }
 
@@ -181,10 +186,8 @@ impl GroupService {
 
     /// The group an invite code leads to, from any session that holds it; 404 if unknown or revoked.
     pub fn by_invite(&self, code: &InviteCode) -> ApiResult<Group> {
-        let not_found =
-            || ApiError::not_found("invite_not_found", "invite code not found or revoked");
         let gid = self.read_index().invites.get(code).cloned();
-        let gid = gid.ok_or_else(not_found)?;
+        let gid = gid.ok_or(Refusal::InviteNotFound)?;
         for s in self.holders(&gid) {
             if let Some(bytes) = s.store.group(gid.as_str())? {
                 let g = decode(&bytes)?;
@@ -193,7 +196,7 @@ impl GroupService {
                 }
             }
         }
-        Err(not_found())
+        Err(Refusal::InviteNotFound.into())
     }
 
     /// The sessions that hold group `id`.
@@ -238,26 +241,22 @@ impl GroupService {
         };
         let _guard = self.lock_group(&id).await;
         let _accounts = self.registry.accounts.read().await;
-        let actor = session.me_id();
         let now = now_ms();
-        let (group, changes) = rules::create(
-            id,
-            InviteCode::random(),
-            &actor,
-            subject,
-            &others,
-            now / 1000,
-        )?;
+        let actor = Actor {
+            id: session.me_id(),
+            now: now / 1000,
+        };
+        let (group, changes) = rules::create(id, InviteCode::random(), &actor, subject, &others)?;
         let mut reply = render(&group);
         let made = Made {
             acting: session,
             change: GroupChange {
                 before: None,
                 after: Some(&group),
-                actor: &actor,
+                actor: &actor.id,
                 operation: "create",
                 changes: &changes,
-                now_s: now / 1000,
+                now_s: actor.now,
                 session: session.name.as_str(),
             },
             now,
@@ -295,28 +294,28 @@ impl GroupService {
         self.caught_up(id).await?;
         // Taken after the wait: a change of accounts waits only for changes being made.
         let _accounts = self.registry.accounts.read().await;
-        let actor = session.me_id();
         let before = match &op {
             Op::Join(code) => {
                 let g = self.by_invite(code)?;
                 if &g.id != id {
-                    return Err(ApiError::not_found(
-                        "invite_not_found",
-                        "invite code not found or revoked",
-                    ));
+                    return Err(Refusal::InviteNotFound.into());
                 }
                 g
             }
             _ => self.load(session, id)?,
         };
         let now = now_ms();
+        let actor = Actor {
+            id: session.me_id(),
+            now: now / 1000,
+        };
         let operation = op.operation();
-        let name = session.name.to_string();
         let mut fresh = match &op {
             Op::SetPicture(Some(NewPicture::Bytes { bytes, .. })) => Some(bytes.clone()),
             _ => None,
         };
-        let mut outcome = rules::apply(&before, &actor, op, now / 1000, &name)?;
+        let mut outcome =
+            rules::apply(&before, &actor, op).map_err(|r| r.in_session(&session.name))?;
         let mut reply = render(&outcome);
         if outcome.changes.is_empty() {
             // Nothing to commit: the caller keeps the answer on its own.
@@ -331,10 +330,10 @@ impl GroupService {
             change: GroupChange {
                 before: Some(&before),
                 after: outcome.group.as_ref(),
-                actor: &actor,
+                actor: &actor.id,
                 operation,
                 changes: &outcome.changes,
-                now_s: now / 1000,
+                now_s: actor.now,
                 session: session.name.as_str(),
             },
             now,
