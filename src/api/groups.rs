@@ -908,7 +908,7 @@ async fn join_requests(
             .map(|r| JoinRequestInfo {
                 requester_id: r.requester.to_string(),
                 added_by_id: r.added_by.as_ref().map(ToString::to_string),
-                request_method: r.method.clone(),
+                request_method: r.method.as_str().to_owned(),
                 timestamp: r.timestamp,
             })
             .collect(),

@@ -4,6 +4,7 @@ pub mod events;
 pub mod extract;
 pub mod groups;
 pub mod idempotency;
+mod refusal;
 pub mod render;
 pub mod schemas;
 pub mod server;

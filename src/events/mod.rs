@@ -6,9 +6,8 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use crate::groups::model::Group;
-use crate::groups::rules::Change;
+use crate::groups::rules::{Change, JoinKind, LeaveKind};
 use crate::ids::ContactId;
-use crate::store::EventRecord;
 
 /// `{id, pushName}` of a session's account.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema, PartialEq)]
@@ -65,6 +64,15 @@ pub fn new_event_id() -> String {
     format!("evt_{}", ulid::Ulid::new().to_string().to_lowercase())
 }
 
+/// An event in its envelope, ready to be logged: its name, the group it concerns (deliveries
+/// keep one group's events in order), and the exact bytes that will be signed and sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enveloped {
+    pub name: String,
+    pub group: Option<String>,
+    pub body: String,
+}
+
 /// Wraps a payload in the WAHA envelope (keys in the contract's order).
 pub fn envelope(
     ctx: &Context<'_>,
@@ -72,7 +80,7 @@ pub fn envelope(
     group: Option<&str>,
     payload: &Value,
     now_ms: u64,
-) -> EventRecord {
+) -> Enveloped {
     let env = Envelope {
         id: new_event_id(),
         timestamp: now_ms,
@@ -86,7 +94,7 @@ pub fn envelope(
     };
     // Serialising plain structs of strings and JSON values cannot fail.
     let body = serde_json::to_string(&env).unwrap_or_default();
-    EventRecord {
+    Enveloped {
         name: event.to_owned(),
         group: group.map(str::to_owned),
         body,
@@ -101,6 +109,8 @@ pub struct GroupChange<'a> {
     pub operation: &'a str,
     pub changes: &'a [Change],
     pub now_s: u64,
+    /// The acting session: a picture's URL in an update is the one it serves.
+    pub session: &'a str,
 }
 
 impl GroupChange<'_> {
@@ -133,7 +143,6 @@ impl GroupChange<'_> {
 
     /// The events the session whose account is `recipient` sees, in order: (name, payload).
     pub fn events_for(&self, recipient: &ContactId) -> Vec<(&'static str, Value)> {
-        let gid = self.group_id();
         let mut out = Vec::new();
         for (i, change) in self.changes.iter().enumerate() {
             // Once the recipient is out (removed, or left), later parts of the same change are
@@ -141,92 +150,102 @@ impl GroupChange<'_> {
             if out.iter().any(|(name, _)| *name == "group.v2.leave") {
                 break;
             }
-            match change {
-                Change::Joined { ids, kind } => {
-                    if !self.member_after(recipient) {
-                        continue;
-                    }
-                    out.push((
-                        "group.join",
-                        self.v1(i, serde_json::to_value(kind).unwrap_or_default(), ids),
-                    ));
-                    if ids.contains(recipient) {
-                        let info = self.after.map(|g| g.info(recipient, true));
-                        out.push((
-                            "group.v2.join",
-                            json!({"timestamp": self.now_s, "group": info, "by": self.actor.as_str(), "_data": self.data()}),
-                        ));
-                    } else {
-                        out.push((
-                            "group.v2.participants",
-                            self.v2_participants("join", ids, "participant"),
-                        ));
-                    }
-                }
-                Change::Left { ids, kind } => {
-                    if !self.member_before(recipient) {
-                        continue;
-                    }
-                    out.push((
-                        "group.leave",
-                        self.v1(i, serde_json::to_value(kind).unwrap_or_default(), ids),
-                    ));
-                    if ids.contains(recipient) {
-                        out.push((
-                            "group.v2.leave",
-                            json!({"timestamp": self.now_s, "group": {"id": gid}, "by": self.actor.as_str(), "_data": self.data()}),
-                        ));
-                    } else {
-                        out.push((
-                            "group.v2.participants",
-                            self.v2_participants("leave", ids, "left"),
-                        ));
-                    }
-                }
-                Change::Promoted { ids } | Change::Demoted { ids } => {
-                    if !self.member_after(recipient) {
-                        continue;
-                    }
-                    let (ty, role) = if matches!(change, Change::Promoted { .. }) {
-                        ("promote", "admin")
-                    } else {
-                        ("demote", "participant")
-                    };
-                    out.push(("group.v2.participants", self.v2_participants(ty, ids, role)));
-                }
-                Change::Updated { fields, .. } => {
-                    if !self.member_after(recipient) {
-                        continue;
-                    }
-                    // Only admins see the invite code, so only they hear that it changed.
-                    if fields.contains_key("invite") && !self.admin_after(recipient) {
-                        continue;
-                    }
-                    let mut group = Map::new();
-                    group.insert("id".into(), gid.clone().into());
-                    group.extend(fields.clone());
-                    out.push((
-                        "group.v2.update",
-                        json!({"timestamp": self.now_s, "group": group, "by": self.actor.as_str(), "_data": self.data()}),
-                    ));
-                }
-                Change::JoinRequest {
-                    action,
-                    requester,
-                    method,
-                } => {
-                    if !self.admin_after(recipient) {
-                        continue;
-                    }
-                    out.push((
-                        "group.v2.participants.join-request",
-                        json!({"action": action, "requesterId": requester.as_str(), "requestMethod": method,
-                               "timestamp": self.now_s, "group": {"id": gid}, "_data": self.data()}),
-                    ));
-                }
-            }
+            out.extend(self.events_of(i, change, recipient));
         }
         out
+    }
+
+    /// The events the `i`th change makes for `recipient`.
+    fn events_of(
+        &self,
+        i: usize,
+        change: &Change,
+        recipient: &ContactId,
+    ) -> Vec<(&'static str, Value)> {
+        let participants = "group.v2.participants";
+        match change {
+            Change::Joined { ids, kind } if self.member_after(recipient) => {
+                self.joined(i, ids, *kind, recipient)
+            }
+            Change::Left { ids, kind } if self.member_before(recipient) => {
+                self.left(i, ids, *kind, recipient)
+            }
+            Change::Promoted { ids } if self.member_after(recipient) => {
+                vec![(participants, self.v2_participants("promote", ids, "admin"))]
+            }
+            Change::Demoted { ids } if self.member_after(recipient) => {
+                vec![(
+                    participants,
+                    self.v2_participants("demote", ids, "participant"),
+                )]
+            }
+            // Only admins see the invite code, so only they hear that it changed.
+            Change::Updated { fields, .. }
+                if self.member_after(recipient)
+                    && (!fields.contains_key("invite") || self.admin_after(recipient)) =>
+            {
+                vec![("group.v2.update", self.v2_update(fields.clone()))]
+            }
+            Change::PictureChanged if self.member_after(recipient) => {
+                let url = self.after.and_then(|g| g.picture_url(self.session));
+                let mut fields = Map::new();
+                fields.insert("picture".into(), url.map_or(Value::Null, Value::from));
+                vec![("group.v2.update", self.v2_update(fields))]
+            }
+            Change::JoinRequest {
+                action,
+                requester,
+                method,
+            } if self.admin_after(recipient) => vec![(
+                "group.v2.participants.join-request",
+                json!({"action": action, "requesterId": requester.as_str(), "requestMethod": method,
+                       "timestamp": self.now_s, "group": {"id": self.group_id()}, "_data": self.data()}),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    fn joined(
+        &self,
+        i: usize,
+        ids: &[ContactId],
+        kind: JoinKind,
+        recipient: &ContactId,
+    ) -> Vec<(&'static str, Value)> {
+        let v1 = ("group.join", self.v1(i, to_value(kind), ids));
+        if ids.contains(recipient) {
+            let info = self.after.map(|g| g.info(recipient, true));
+            let v2 = json!({"timestamp": self.now_s, "group": info, "by": self.actor.as_str(), "_data": self.data()});
+            vec![v1, ("group.v2.join", v2)]
+        } else {
+            let v2 = self.v2_participants("join", ids, "participant");
+            vec![v1, ("group.v2.participants", v2)]
+        }
+    }
+
+    fn left(
+        &self,
+        i: usize,
+        ids: &[ContactId],
+        kind: LeaveKind,
+        recipient: &ContactId,
+    ) -> Vec<(&'static str, Value)> {
+        let v1 = ("group.leave", self.v1(i, to_value(kind), ids));
+        if ids.contains(recipient) {
+            let v2 = json!({"timestamp": self.now_s, "group": {"id": self.group_id()}, "by": self.actor.as_str(), "_data": self.data()});
+            vec![v1, ("group.v2.leave", v2)]
+        } else {
+            let v2 = self.v2_participants("leave", ids, "left");
+            vec![v1, ("group.v2.participants", v2)]
+        }
+    }
+
+    /// `group.v2.update`: the group's id and the changed fields.
+    fn v2_update(&self, fields: Map<String, Value>) -> Value {
+        let mut group = Map::new();
+        group.insert("id".into(), self.group_id().into());
+        group.extend(fields);
+        json!({"timestamp": self.now_s, "group": group, "by": self.actor.as_str(), "_data": self.data()})
     }
 
     fn v1(&self, i: usize, ty: Value, ids: &[ContactId]) -> Value {
@@ -253,7 +272,15 @@ impl GroupChange<'_> {
     }
 }
 
+/// A kind as its event's `type` shows it.
+fn to_value(kind: impl Serialize) -> Value {
+    serde_json::to_value(kind).unwrap_or_default()
+}
+
 /// The `session.status` payload.
 pub fn session_status(name: &str, status: &str, statuses: &Value) -> Value {
     json!({"name": name, "status": status, "statuses": statuses})
 }
+
+#[cfg(test)]
+mod tests;

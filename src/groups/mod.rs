@@ -3,5 +3,8 @@
 pub mod fanout;
 pub mod model;
 pub mod picture;
+pub mod refusal;
 pub mod rules;
 pub mod service;
+
+pub use refusal::Refusal;

@@ -39,9 +39,28 @@ pub struct Member {
 pub struct JoinRequest {
     pub requester: ContactId,
     pub added_by: Option<ContactId>,
-    /// `invite_link` or `non_admin_add`.
-    pub method: String,
+    pub method: JoinMethod,
     pub timestamp: u64,
+}
+
+/// How a join request came about; stored, and shown in events and the API, as WAHA names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinMethod {
+    /// `invite_link`: the requester followed the invite link while approval is required.
+    InviteLink,
+    /// `non_admin_add`: a member who is not an admin added the requester.
+    NonAdminAdd,
+}
+
+impl JoinMethod {
+    /// The name as it is stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JoinMethod::InviteLink => "invite_link",
+            JoinMethod::NonAdminAdd => "non_admin_add",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +163,16 @@ pub struct Group {
 }
 
 impl Group {
+    /// The picture's URL as the session `session` serves it: an external URL as given, a stored
+    /// picture at the session's `.../picture/file`.
+    pub fn picture_url(&self, session: &str) -> Option<String> {
+        self.picture.as_ref().map(|p| match p {
+            Picture::Url(u) => u.clone(),
+            Picture::Stored { .. } | Picture::File { .. } => {
+                format!("/api/{session}/groups/{}/picture/file", self.id)
+            }
+        })
+    }
     pub fn member(&self, id: &ContactId) -> Option<&Member> {
         self.participants.iter().find(|m| &m.id == id)
     }
@@ -220,6 +249,23 @@ impl Group {
             creation: self.creation,
             size: self.participants.len(),
             participants: with_participants.then(|| self.participants_view()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_join_request_stored_by_an_older_version_decodes_and_encodes_the_same() {
+        for method in ["invite_link", "non_admin_add"] {
+            let stored = format!(
+                r#"{{"requester":"10009@c.us","added_by":null,"method":"{method}","timestamp":7}}"#
+            );
+            let r: JoinRequest = serde_json::from_str(&stored).expect("decodes");
+            assert_eq!(r.method.as_str(), method);
+            assert_eq!(serde_json::to_string(&r).expect("encodes"), stored);
         }
     }
 }

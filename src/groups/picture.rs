@@ -135,18 +135,19 @@ impl GroupService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::groups::rules::{self, Actor};
     use crate::ids::InviteCode;
 
     /// A group of one (its owner) with `picture`.
     fn group(picture: Picture) -> Group {
         let owner = ContactId::parse("11111111111@c.us").expect("id");
-        let (mut g, _) = crate::groups::rules::create(
+        let by = Actor { id: owner, now: 1 };
+        let (mut g, _) = rules::create(
             GroupId::random(),
             InviteCode::random(),
-            &owner,
+            &by,
             "Team".into(),
             &[],
-            1,
         )
         .expect("created");
         g.picture = Some(picture);

@@ -1,13 +1,27 @@
-//! The rules of a group, as WhatsApp has them: pure functions from (group, actor, input) to the
-//! new group and the changes that happened, or a refusal. No I/O here.
+//! The rules of a group, as WhatsApp has them: one pure function per operation, from (group,
+//! actor, input) to the new group and the changes that happened, or a `Refusal`. No I/O here,
+//! and nothing of sessions: what a session is told is the service's and the events' business.
+//!
+//! By family: `info` (subject, description, picture, settings, invite code), `members` (create,
+//! add, remove, promote, demote, leave, delete), `requests` (join by invite, approve, reject);
+//! `batch` runs the per-participant operations id by id.
+
+mod batch;
+mod info;
+mod members;
+mod requests;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
-use super::model::{Group, JoinRequest, Member, NewPicture, Role, Settings, MAX_PARTICIPANTS};
-use crate::error::ApiError;
-use crate::ids::{ContactId, GroupId, InviteCode};
+use super::model::{Group, JoinMethod, NewPicture, Role};
+use super::refusal::{AdminAction, Refusal};
+use crate::ids::{ContactId, InviteCode};
+
+pub use batch::{Declined, ParticipantResult, ResultError};
+pub use info::{revoke_invite, set_description, set_picture, set_setting, set_subject, Setting};
+pub use members::{add, create, delete, demote, leave, promote, remove};
+pub use requests::{approve, join, reject};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -55,54 +69,21 @@ pub enum Change {
         fields: Map<String, Value>,
         operation: &'static str,
     },
+    /// The picture was set or removed. Its URL depends on the session that serves it, so the
+    /// events show it (`Group::picture_url`), not the rule.
+    PictureChanged,
     JoinRequest {
         action: RequestAction,
         requester: ContactId,
-        method: String,
+        method: JoinMethod,
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Setting {
-    InfoAdminOnly,
-    MessagesAdminOnly,
-    MembersCanAdd,
-    ApprovalRequired,
-}
-
-impl Setting {
-    fn field(self) -> &'static str {
-        match self {
-            Setting::InfoAdminOnly => "infoAdminOnly",
-            Setting::MessagesAdminOnly => "membersCanSendMessages",
-            Setting::MembersCanAdd => "membersCanAddNewMember",
-            Setting::ApprovalRequired => "newMembersApprovalRequired",
-        }
-    }
-    pub fn get(self, s: &Settings) -> bool {
-        match self {
-            Setting::InfoAdminOnly => s.info_admin_only,
-            Setting::MessagesAdminOnly => s.messages_admin_only,
-            Setting::MembersCanAdd => s.members_can_add,
-            Setting::ApprovalRequired => s.approval_required,
-        }
-    }
-    fn set(self, s: &mut Settings, v: bool) {
-        match self {
-            Setting::InfoAdminOnly => s.info_admin_only = v,
-            Setting::MessagesAdminOnly => s.messages_admin_only = v,
-            Setting::MembersCanAdd => s.members_can_add = v,
-            Setting::ApprovalRequired => s.approval_required = v,
-        }
-    }
-    /// The value as its GroupInfo field shows it (`membersCanSendMessages` is the inverse).
-    fn shown(self, v: bool) -> bool {
-        if self == Setting::MessagesAdminOnly {
-            !v
-        } else {
-            v
-        }
-    }
+/// Who makes a change, and when (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: ContactId,
+    pub now: u64,
 }
 
 /// A change to an existing group.
@@ -146,42 +127,6 @@ impl Op {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct ResultError {
-    pub code: String,
-    pub message: String,
-}
-
-/// One per requested id, in request order.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-#[schema(example = json!({"id": "22222222222@c.us", "success": false, "error": {"code": "already_member", "message": "22222222222@c.us is already a member"}}))]
-pub struct ParticipantResult {
-    pub id: String,
-    pub success: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<ResultError>,
-}
-
-impl ParticipantResult {
-    fn ok(id: &ContactId) -> Self {
-        Self {
-            id: id.to_string(),
-            success: true,
-            error: None,
-        }
-    }
-    fn err(id: &ContactId, code: &str, message: String) -> Self {
-        Self {
-            id: id.to_string(),
-            success: false,
-            error: Some(ResultError {
-                code: code.to_owned(),
-                message,
-            }),
-        }
-    }
-}
-
 /// What a change did: the group after it (`None` when deleted), what happened, and the
 /// per-id results of a batch.
 #[derive(Debug, Clone)]
@@ -191,463 +136,73 @@ pub struct Outcome {
     pub results: Vec<ParticipantResult>,
 }
 
-pub fn group_not_found(id: &GroupId, session: &str) -> ApiError {
-    ApiError::not_found(
-        "group_not_found",
-        format!("Group {id} not found in session \"{session}\""),
-    )
-}
-
-/// A new group: the creator is superadmin, the others participants.
-pub fn create(
-    id: GroupId,
-    invite: InviteCode,
-    creator: &ContactId,
-    subject: String,
-    others: &[ContactId],
-    now: u64,
-) -> Result<(Group, Vec<Change>), ApiError> {
-    let mut participants = vec![Member {
-        id: creator.clone(),
-        role: Role::Superadmin,
-        joined_at: now,
-    }];
-    for id in others {
-        if !participants.iter().any(|m| &m.id == id) {
-            participants.push(Member {
-                id: id.clone(),
-                role: Role::Participant,
-                joined_at: now,
-            });
+impl Outcome {
+    /// The group after a change that keeps it, with what happened and no per-id results.
+    fn of(group: Group, changes: Vec<Change>) -> Self {
+        Self {
+            group: Some(group),
+            changes,
+            results: Vec::new(),
         }
     }
-    if participants.len() > MAX_PARTICIPANTS {
-        return Err(ApiError::bad_request(format!(
-            "participants: a group holds at most {MAX_PARTICIPANTS} participants including the creator"
-        )));
-    }
-    let ids = participants.iter().map(|m| m.id.clone()).collect();
-    let group = Group {
-        id,
-        subject,
-        description: String::new(),
-        owner: creator.clone(),
-        creation: now,
-        participants,
-        settings: Settings {
-            info_admin_only: false,
-            messages_admin_only: false,
-            members_can_add: false,
-            approval_required: false,
-        },
-        invite,
-        picture: None,
-        join_requests: Vec::new(),
-        version: 1,
-    };
-    Ok((
-        group,
-        vec![Change::Joined {
-            ids,
-            kind: JoinKind::Create,
-        }],
-    ))
-}
 
-fn require_admin(g: &Group, actor: &ContactId, rule: &str) -> Result<(), ApiError> {
-    if g.role_of(actor).is_some_and(Role::is_admin) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden {
-            message: format!("only admins can {rule}"),
-            code: "not_admin",
-        })
+    /// The group after a batch, with what happened and a result per requested id.
+    fn batch(group: Group, changes: Vec<Change>, results: Vec<ParticipantResult>) -> Self {
+        Self {
+            group: Some(group),
+            changes,
+            results,
+        }
     }
 }
 
-fn require_info_right(g: &Group, actor: &ContactId) -> Result<(), ApiError> {
-    if g.settings.info_admin_only {
-        require_admin(g, actor, "change group info").map_err(|_| ApiError::Forbidden {
-            message: "only admins can change group info (infoAdminOnly is on)".into(),
-            code: "info_admin_only",
-        })
-    } else {
-        Ok(())
+/// Applies `op` by `by` to `group`: the operation's own rule.
+pub fn apply(group: &Group, by: &Actor, op: Op) -> Result<Outcome, Refusal> {
+    match op {
+        Op::SetSubject(s) => set_subject(group, by, s),
+        Op::SetDescription(d) => set_description(group, by, d),
+        Op::SetPicture(p) => set_picture(group, by, p),
+        Op::SetSetting(setting, on) => set_setting(group, by, setting, on),
+        Op::RevokeInvite(code) => revoke_invite(group, by, code),
+        Op::Add(ids) => add(group, by, &ids),
+        Op::Remove(ids) => remove(group, by, &ids),
+        Op::Promote(ids) => promote(group, by, &ids),
+        Op::Demote(ids) => demote(group, by, &ids),
+        Op::Leave => leave(group, by),
+        Op::Delete => delete(group, by),
+        Op::Join(code) => join(group, by, code),
+        Op::Approve(ids) => approve(group, by, &ids),
+        Op::Reject(ids) => reject(group, by, &ids),
     }
 }
 
-fn updated(field: &str, value: Value, operation: &'static str) -> Change {
-    let mut fields = Map::new();
-    fields.insert(field.to_owned(), value);
-    Change::Updated { fields, operation }
+/// The group's next version, to change, if `by` is a member: every operation but a join by
+/// invite starts here.
+fn next(group: &Group, by: &Actor) -> Result<Group, Refusal> {
+    if !group.is_member(&by.id) {
+        return Err(Refusal::NotAMember {
+            group: group.id.clone(),
+        });
+    }
+    Ok(next_version(group))
 }
 
-/// Applies `op` by `actor` to `group`. `session` only names the session in a 404.
-pub fn apply(
-    group: &Group,
-    actor: &ContactId,
-    op: Op,
-    now: u64,
-    session: &str,
-    picture_url: impl Fn(&Group) -> Option<String>,
-) -> Result<Outcome, ApiError> {
+fn next_version(group: &Group) -> Group {
     let mut g = group.clone();
     g.version += 1;
-    let mut changes = Vec::new();
-    let mut results = Vec::new();
-    if !matches!(op, Op::Join(_)) && !g.is_member(actor) {
-        return Err(group_not_found(&g.id, session));
-    }
-    let operation = op.operation();
-    match op {
-        Op::SetSubject(s) => {
-            require_info_right(&g, actor)?;
-            g.subject = s.clone();
-            changes.push(updated("subject", s.into(), operation));
-        }
-        Op::SetDescription(d) => {
-            require_info_right(&g, actor)?;
-            g.description = d.clone();
-            changes.push(updated("description", d.into(), operation));
-        }
-        Op::SetPicture(p) => {
-            require_info_right(&g, actor)?;
-            g.picture = p.as_ref().map(NewPicture::reference);
-            let url = picture_url(&g).map(Value::from).unwrap_or(Value::Null);
-            changes.push(updated("picture", url, operation));
-        }
-        Op::SetSetting(setting, v) => {
-            require_admin(&g, actor, "change group settings")?;
-            setting.set(&mut g.settings, v);
-            changes.push(updated(setting.field(), setting.shown(v).into(), operation));
-        }
-        Op::RevokeInvite(code) => {
-            require_admin(&g, actor, "revoke the invite code")?;
-            g.invite = code;
-            changes.push(updated("invite", g.invite.url().into(), operation));
-        }
-        Op::Add(ids) => add(&mut g, actor, &ids, now, &mut changes, &mut results)?,
-        Op::Remove(ids) => {
-            require_admin(&g, actor, "remove participants")?;
-            let mut removed = Vec::new();
-            for id in &ids {
-                let r = match g.role_of(id) {
-                    None => {
-                        ParticipantResult::err(id, "not_a_member", format!("{id} is not a member"))
-                    }
-                    Some(Role::Superadmin) => ParticipantResult::err(
-                        id,
-                        "is_superadmin",
-                        "the superadmin cannot be removed".into(),
-                    ),
-                    Some(_) if id == actor => ParticipantResult::err(
-                        id,
-                        "is_self",
-                        "use POST /groups/{id}/leave to leave a group".into(),
-                    ),
-                    Some(_) => {
-                        g.participants.retain(|m| &m.id != id);
-                        removed.push(id.clone());
-                        ParticipantResult::ok(id)
-                    }
-                };
-                results.push(r);
-            }
-            if !removed.is_empty() {
-                changes.push(Change::Left {
-                    ids: removed,
-                    kind: LeaveKind::Remove,
-                });
-            }
-        }
-        Op::Promote(ids) => {
-            require_admin(&g, actor, "promote participants")?;
-            let mut done = Vec::new();
-            for id in &ids {
-                let r = match g.role_of(id) {
-                    None => {
-                        ParticipantResult::err(id, "not_a_member", format!("{id} is not a member"))
-                    }
-                    Some(Role::Participant) => {
-                        set_role(&mut g, id, Role::Admin);
-                        done.push(id.clone());
-                        ParticipantResult::ok(id)
-                    }
-                    Some(_) => ParticipantResult::err(
-                        id,
-                        "already_admin",
-                        format!("{id} is already an admin"),
-                    ),
-                };
-                results.push(r);
-            }
-            if !done.is_empty() {
-                changes.push(Change::Promoted { ids: done });
-            }
-        }
-        Op::Demote(ids) => {
-            require_admin(&g, actor, "demote admins")?;
-            let mut done = Vec::new();
-            for id in &ids {
-                let r = match g.role_of(id) {
-                    None => {
-                        ParticipantResult::err(id, "not_a_member", format!("{id} is not a member"))
-                    }
-                    Some(Role::Superadmin) => ParticipantResult::err(
-                        id,
-                        "is_superadmin",
-                        "the superadmin cannot be demoted".into(),
-                    ),
-                    Some(Role::Participant) => {
-                        ParticipantResult::err(id, "not_an_admin", format!("{id} is not an admin"))
-                    }
-                    Some(Role::Admin) => {
-                        set_role(&mut g, id, Role::Participant);
-                        if g.participants.iter().any(|m| m.role.is_admin()) {
-                            done.push(id.clone());
-                            ParticipantResult::ok(id)
-                        } else {
-                            set_role(&mut g, id, Role::Admin);
-                            ParticipantResult::err(
-                                id,
-                                "last_admin",
-                                "a group keeps at least one admin".into(),
-                            )
-                        }
-                    }
-                };
-                results.push(r);
-            }
-            if !done.is_empty() {
-                changes.push(Change::Demoted { ids: done });
-            }
-        }
-        Op::Leave => {
-            g.participants.retain(|m| &m.id != actor);
-            changes.push(Change::Left {
-                ids: vec![actor.clone()],
-                kind: LeaveKind::Leave,
-            });
-            if !g.participants.iter().any(|m| m.role.is_admin()) {
-                // As WhatsApp: the longest-standing participant inherits the group.
-                if let Some(first) = g.participants.first_mut() {
-                    first.role = Role::Admin;
-                    changes.push(Change::Promoted {
-                        ids: vec![first.id.clone()],
-                    });
-                }
-            }
-        }
-        Op::Delete => {
-            require_admin(&g, actor, "delete the group")?;
-            let others: Vec<ContactId> = g
-                .participants
-                .iter()
-                .map(|m| m.id.clone())
-                .filter(|id| id != actor)
-                .collect();
-            if !others.is_empty() {
-                changes.push(Change::Left {
-                    ids: others,
-                    kind: LeaveKind::Remove,
-                });
-            }
-            changes.push(Change::Left {
-                ids: vec![actor.clone()],
-                kind: LeaveKind::Leave,
-            });
-            return Ok(Outcome {
-                group: None,
-                changes,
-                results,
-            });
-        }
-        Op::Join(code) => {
-            if code != g.invite {
-                return Err(ApiError::not_found(
-                    "invite_not_found",
-                    "invite code not found or revoked",
-                ));
-            }
-            if g.is_member(actor) {
-                return Err(ApiError::conflict(
-                    "already_member",
-                    format!("{actor} is already a member of {}", g.id),
-                ));
-            }
-            if g.participants.len() >= MAX_PARTICIPANTS {
-                return Err(ApiError::conflict(
-                    "group_full",
-                    format!("group {} is full", g.id),
-                ));
-            }
-            if g.settings.approval_required {
-                if g.join_requests.iter().any(|r| &r.requester == actor) {
-                    return Err(ApiError::conflict(
-                        "join_request_pending",
-                        format!("{actor} already asked to join {}", g.id),
-                    ));
-                }
-                request(&mut g, actor, None, "invite_link", now, &mut changes);
-            } else {
-                g.participants.push(Member {
-                    id: actor.clone(),
-                    role: Role::Participant,
-                    joined_at: now,
-                });
-                changes.push(Change::Joined {
-                    ids: vec![actor.clone()],
-                    kind: JoinKind::Invite,
-                });
-            }
-        }
-        Op::Approve(ids) => {
-            require_admin(&g, actor, "approve join requests")?;
-            let mut done = Vec::new();
-            for id in &ids {
-                let r = if !g.join_requests.iter().any(|r| &r.requester == id) {
-                    ParticipantResult::err(
-                        id,
-                        "no_join_request",
-                        format!("{id} has no pending join request"),
-                    )
-                } else if g.participants.len() >= MAX_PARTICIPANTS {
-                    ParticipantResult::err(id, "group_full", format!("group {} is full", g.id))
-                } else {
-                    g.join_requests.retain(|r| &r.requester != id);
-                    if !g.is_member(id) {
-                        g.participants.push(Member {
-                            id: id.clone(),
-                            role: Role::Participant,
-                            joined_at: now,
-                        });
-                        done.push(id.clone());
-                    }
-                    ParticipantResult::ok(id)
-                };
-                results.push(r);
-            }
-            if !done.is_empty() {
-                changes.push(Change::Joined {
-                    ids: done,
-                    kind: JoinKind::Approve,
-                });
-            }
-        }
-        Op::Reject(ids) => {
-            require_admin(&g, actor, "reject join requests")?;
-            for id in &ids {
-                let pos = g.join_requests.iter().position(|r| &r.requester == id);
-                let r = match pos {
-                    None => ParticipantResult::err(
-                        id,
-                        "no_join_request",
-                        format!("{id} has no pending join request"),
-                    ),
-                    Some(i) => {
-                        let req = g.join_requests.remove(i);
-                        changes.push(Change::JoinRequest {
-                            action: RequestAction::Rejected,
-                            requester: id.clone(),
-                            method: req.method,
-                        });
-                        ParticipantResult::ok(id)
-                    }
-                };
-                results.push(r);
-            }
-        }
-    }
-    Ok(Outcome {
-        group: Some(g),
-        changes,
-        results,
-    })
+    g
 }
 
-fn set_role(g: &mut Group, id: &ContactId, role: Role) {
-    if let Some(m) = g.participants.iter_mut().find(|m| &m.id == id) {
-        m.role = role;
-    }
+fn is_admin(g: &Group, id: &ContactId) -> bool {
+    g.role_of(id).is_some_and(Role::is_admin)
 }
 
-fn request(
-    g: &mut Group,
-    requester: &ContactId,
-    added_by: Option<&ContactId>,
-    method: &str,
-    now: u64,
-    changes: &mut Vec<Change>,
-) {
-    g.join_requests.push(JoinRequest {
-        requester: requester.clone(),
-        added_by: added_by.cloned(),
-        method: method.to_owned(),
-        timestamp: now,
-    });
-    changes.push(Change::JoinRequest {
-        action: RequestAction::Created,
-        requester: requester.clone(),
-        method: method.to_owned(),
-    });
-}
-
-fn add(
-    g: &mut Group,
-    actor: &ContactId,
-    ids: &[ContactId],
-    now: u64,
-    changes: &mut Vec<Change>,
-    results: &mut Vec<ParticipantResult>,
-) -> Result<(), ApiError> {
-    let is_admin = g.role_of(actor).is_some_and(Role::is_admin);
-    if !is_admin && !g.settings.members_can_add {
-        return Err(ApiError::Forbidden {
-            message: "only admins can add participants (membersCanAddNewMember is off)".into(),
-            code: "not_admin",
-        });
+fn require_admin(g: &Group, by: &Actor, action: AdminAction) -> Result<(), Refusal> {
+    if is_admin(g, &by.id) {
+        Ok(())
+    } else {
+        Err(Refusal::NotAdmin { action })
     }
-    let as_request = !is_admin && g.settings.approval_required;
-    let mut added = Vec::new();
-    for id in ids {
-        let r = if g.is_member(id) {
-            ParticipantResult::err(id, "already_member", format!("{id} is already a member"))
-        } else if as_request {
-            if g.join_requests.iter().any(|r| &r.requester == id) {
-                ParticipantResult::err(
-                    id,
-                    "join_request_pending",
-                    format!("{id} already has a pending join request"),
-                )
-            } else {
-                request(g, id, Some(actor), "non_admin_add", now, changes);
-                ParticipantResult::ok(id)
-            }
-        } else if g.participants.len() >= MAX_PARTICIPANTS {
-            ParticipantResult::err(
-                id,
-                "group_full",
-                format!("group is full ({MAX_PARTICIPANTS} participants)"),
-            )
-        } else {
-            g.join_requests.retain(|r| &r.requester != id);
-            g.participants.push(Member {
-                id: id.clone(),
-                role: Role::Participant,
-                joined_at: now,
-            });
-            added.push(id.clone());
-            ParticipantResult::ok(id)
-        };
-        results.push(r);
-    }
-    if !added.is_empty() {
-        changes.push(Change::Joined {
-            ids: added,
-            kind: JoinKind::Add,
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

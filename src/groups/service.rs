@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use super::fanout::{CatchingUp, Fanout};
 use super::model::{Group, NewPicture, PictureBytes};
 use super::picture;
-use super::rules::{self, Op, Outcome};
+use super::refusal::Refusal;
+use super::rules::{self, Actor, Op, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, GroupChange};
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
 use crate::reply::{Render, Reply};
 use crate::sessions::{now_ms, Registry, Session};
-use crate::store::{GroupWrite, Remember, StoreError, StoredBytes, Work};
+use crate::store::{EventRecord, GroupWrite, Remember, StoreError, StoredBytes, Work};
 
 /// Where each group is held and which invite code leads to it, gateway-wide.
 #[derive(Default)]
@@ -60,6 +61,20 @@ impl Drop for GroupGuard<'_> {
             locks.remove(&self.id);
         }
     }
+}
+
+/// A change made and ready to commit.
+struct Made<'a> {
+    /// The session that made it: its store takes the change first.
+    acting: &'a Arc<Session>,
+    /// What the change did, as the events are made from it.
+    change: GroupChange<'a>,
+    /// When it was made, unix ms.
+    now: u64,
+    /// The bytes of a picture the change brings.
+    fresh: Option<PictureBytes>,
+    /// The answer to keep with the change (a request with an `Idempotency-Key`).
+    remember: Option<Remember>,
 }
 
 /// Runs a change to its end even when the request that asked for it goes away (the client
@@ -151,7 +166,11 @@ impl GroupService {
     pub fn stored(&self, session: &Session, id: &GroupId) -> ApiResult<StoredBytes> {
         match session.store.group(id.as_str())? {
             Some(bytes) => Ok(bytes),
-            None => Err(rules::group_not_found(id, session.name.as_str())),
+            None => Err(Refusal::GroupNotFound {
+                id: id.clone(),
+                session: session.name.clone(),
+            }
+            .into()),
         }
     }
 
@@ -167,10 +186,8 @@ impl GroupService {
 
     /// The group an invite code leads to, from any session that holds it; 404 if unknown or revoked.
     pub fn by_invite(&self, code: &InviteCode) -> ApiResult<Group> {
-        let not_found =
-            || ApiError::not_found("invite_not_found", "invite code not found or revoked");
         let gid = self.read_index().invites.get(code).cloned();
-        let gid = gid.ok_or_else(not_found)?;
+        let gid = gid.ok_or(Refusal::InviteNotFound)?;
         for s in self.holders(&gid) {
             if let Some(bytes) = s.store.group(gid.as_str())? {
                 let g = decode(&bytes)?;
@@ -179,7 +196,7 @@ impl GroupService {
                 }
             }
         }
-        Err(not_found())
+        Err(Refusal::InviteNotFound.into())
     }
 
     /// The sessions that hold group `id`.
@@ -189,11 +206,9 @@ impl GroupService {
         names.filter_map(|n| self.registry.get(n)).collect()
     }
 
+    /// The picture's URL as `session` serves it (`Group::picture_url`).
     pub fn picture_path(session: &str, g: &Group) -> Option<String> {
-        g.picture.as_ref().map(|p| match p {
-            super::model::Picture::Url(u) => u.clone(),
-            _ => format!("/api/{session}/groups/{}/picture/file", g.id),
-        })
+        g.picture_url(session)
     }
 
     /// Creates a group with `me` of `session` as superadmin.
@@ -226,27 +241,29 @@ impl GroupService {
         };
         let _guard = self.lock_group(&id).await;
         let _accounts = self.registry.accounts.read().await;
-        let actor = session.me_id();
         let now = now_ms();
-        let (group, changes) = rules::create(
-            id,
-            InviteCode::random(),
-            &actor,
-            subject,
-            &others,
-            now / 1000,
-        )?;
-        let change = GroupChange {
-            before: None,
-            after: Some(&group),
-            actor: &actor,
-            operation: "create",
-            changes: &changes,
-            now_s: now / 1000,
+        let actor = Actor {
+            id: session.me_id(),
+            now: now / 1000,
         };
+        let (group, changes) = rules::create(id, InviteCode::random(), &actor, subject, &others)?;
         let mut reply = render(&group);
-        self.commit(session, &change, now, None, reply.remember.take())
-            .await?;
+        let made = Made {
+            acting: session,
+            change: GroupChange {
+                before: None,
+                after: Some(&group),
+                actor: &actor.id,
+                operation: "create",
+                changes: &changes,
+                now_s: actor.now,
+                session: session.name.as_str(),
+            },
+            now,
+            fresh: None,
+            remember: reply.remember.take(),
+        };
+        self.commit(made).await?;
         Ok(reply)
     }
 
@@ -277,30 +294,28 @@ impl GroupService {
         self.caught_up(id).await?;
         // Taken after the wait: a change of accounts waits only for changes being made.
         let _accounts = self.registry.accounts.read().await;
-        let actor = session.me_id();
         let before = match &op {
             Op::Join(code) => {
                 let g = self.by_invite(code)?;
                 if &g.id != id {
-                    return Err(ApiError::not_found(
-                        "invite_not_found",
-                        "invite code not found or revoked",
-                    ));
+                    return Err(Refusal::InviteNotFound.into());
                 }
                 g
             }
             _ => self.load(session, id)?,
         };
         let now = now_ms();
+        let actor = Actor {
+            id: session.me_id(),
+            now: now / 1000,
+        };
         let operation = op.operation();
-        let name = session.name.to_string();
         let mut fresh = match &op {
             Op::SetPicture(Some(NewPicture::Bytes { bytes, .. })) => Some(bytes.clone()),
             _ => None,
         };
-        let mut outcome = rules::apply(&before, &actor, op, now / 1000, &name, |g| {
-            Self::picture_path(&name, g)
-        })?;
+        let mut outcome =
+            rules::apply(&before, &actor, op).map_err(|r| r.in_session(&session.name))?;
         let mut reply = render(&outcome);
         if outcome.changes.is_empty() {
             // Nothing to commit: the caller keeps the answer on its own.
@@ -310,16 +325,22 @@ impl GroupService {
         if let Some(bytes) = outcome.group.as_mut().and_then(picture::move_inline) {
             fresh = Some(bytes);
         }
-        let change = GroupChange {
-            before: Some(&before),
-            after: outcome.group.as_ref(),
-            actor: &actor,
-            operation,
-            changes: &outcome.changes,
-            now_s: now / 1000,
+        let made = Made {
+            acting: session,
+            change: GroupChange {
+                before: Some(&before),
+                after: outcome.group.as_ref(),
+                actor: &actor.id,
+                operation,
+                changes: &outcome.changes,
+                now_s: actor.now,
+                session: session.name.as_str(),
+            },
+            now,
+            fresh,
+            remember: reply.remember.take(),
         };
-        self.commit(session, &change, now, fresh, reply.remember.take())
-            .await?;
+        self.commit(made).await?;
         Ok(reply)
     }
 
@@ -388,7 +409,14 @@ impl GroupService {
         let events = change
             .events_for(&me)
             .into_iter()
-            .map(|(name, payload)| events::envelope(&ctx, name, Some(&gid), &payload, now_ms))
+            .map(|(name, payload)| {
+                let e = events::envelope(&ctx, name, Some(&gid), &payload, now_ms);
+                EventRecord {
+                    name: e.name,
+                    group: e.group,
+                    body: e.body,
+                }
+            })
             .collect();
         let plan = picture::plan_for(&me, change.before, change.after);
         let picture = picture::write(plan, picture, &gid);
@@ -406,16 +434,16 @@ impl GroupService {
         }
     }
 
-    /// Commits `change`, made by `acting` at `now` (unix ms); `fresh`: the bytes of a picture
-    /// the change brings.
-    async fn commit(
-        self: &Arc<Self>,
-        acting: &Arc<Session>,
-        change: &GroupChange<'_>,
-        now: u64,
-        fresh: Option<PictureBytes>,
-        remember: Option<Remember>,
-    ) -> ApiResult<()> {
+    /// Commits a change: the acting session's share with a fan-out record for the others, then
+    /// the others' shares.
+    async fn commit(self: &Arc<Self>, made: Made<'_>) -> ApiResult<()> {
+        let Made {
+            acting,
+            change,
+            now,
+            fresh,
+            remember,
+        } = made;
         let (before, after) = (change.before, change.after);
         let sessions = self.affected(acting, before, after)?;
         let needs_bytes =
@@ -429,7 +457,7 @@ impl GroupService {
         let mut own = None;
         let mut others = Vec::new();
         for s in &sessions {
-            let w = self.write_for(s, change, now, bytes.as_ref());
+            let w = self.write_for(s, &change, now, bytes.as_ref());
             if Arc::ptr_eq(s, acting) {
                 own = Some(w);
             } else if w.group.is_some()

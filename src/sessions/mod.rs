@@ -21,7 +21,8 @@ use crate::ids::{ContactId, SessionName};
 use crate::networks::DenyList;
 use crate::reply::{Render, Reply};
 use crate::store::{
-    Commit, Committer, EndpointFilter, Faults, Remember, SessionStore, StoreError, Work,
+    Commit, Committer, EndpointFilter, EventRecord, Faults, Remember, SessionStore, StoreError,
+    Work,
 };
 use config::{SessionConfig, WebhookConfig};
 
@@ -338,13 +339,13 @@ impl Registry {
             rec.statuses.drain(..excess);
             let statuses = serde_json::to_value(&rec.statuses).unwrap_or(Value::Null);
             let payload = events::session_status(&rec.name, status.as_str(), &statuses);
-            evs.push(events::envelope(
-                &self.event_context(&rec),
-                "session.status",
-                None,
-                &payload,
-                now,
-            ));
+            let ctx = self.event_context(&rec);
+            let e = events::envelope(&ctx, "session.status", None, &payload, now);
+            evs.push(EventRecord {
+                name: e.name,
+                group: e.group,
+                body: e.body,
+            });
         }
         rec.activity = now;
         let endpoints = self.endpoints(&rec);
