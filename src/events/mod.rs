@@ -3,30 +3,26 @@
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use utoipa::ToSchema;
 
 use crate::groups::model::Group;
 use crate::groups::rules::{Change, JoinKind, LeaveKind};
 use crate::ids::ContactId;
 
 /// `{id, pushName}` of a session's account.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Me {
-    #[schema(example = "11111111111@c.us")]
     pub id: String,
-    #[schema(example = "default")]
     pub push_name: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Worker {
     pub id: String,
 }
 
 /// The `environment` of every webhook, and `GET /api/server/version`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[schema(example = json!({"version": "0.1.0", "engine": "LOCAL", "tier": "CORE", "browser": "", "platform": "linux/x64", "worker": {"id": "host-1"}}))]
+#[derive(Debug, Clone, Serialize)]
 pub struct Environment {
     pub version: String,
     pub engine: String,

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 
 use crate::ids::{ContactId, GroupId, InviteCode};
 
@@ -13,7 +12,7 @@ pub const MAX_PARTICIPANTS: usize = 1024;
 pub const MAX_SUBJECT_CHARS: usize = 100;
 pub const MAX_DESCRIPTION_CHARS: usize = 2048;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Participant,
@@ -185,24 +184,15 @@ impl Group {
 }
 
 /// A participant as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": "11111111111@c.us", "role": "superadmin"}))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupParticipant {
     pub id: String,
     pub role: Role,
 }
 
 /// A group as the API shows it (WAHA's GroupInfo, normalised).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({
-    "id": "120363000000000001@g.us", "subject": "Team", "description": "",
-    "invite": "https://chat.whatsapp.com/AbCdEfGhIjKlMnOpQrStUv",
-    "membersCanAddNewMember": false, "membersCanSendMessages": true,
-    "newMembersApprovalRequired": false, "infoAdminOnly": false,
-    "owner": "11111111111@c.us", "creation": 1763769600, "size": 2,
-    "participants": [{"id": "11111111111@c.us", "role": "superadmin"}, {"id": "22222222222@c.us", "role": "participant"}]
-}))]
 pub struct GroupInfo {
     pub id: String,
     pub subject: String,

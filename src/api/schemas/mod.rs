@@ -1,6 +1,7 @@
 //! OpenAPI schemas of domain types, kept here so that the domain carries no utoipa: each domain
 //! type gets the schema of a documentation mirror under its own name.
 
+mod answers;
 mod sessions;
 
 pub use sessions::EventName;

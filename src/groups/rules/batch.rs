@@ -2,20 +2,18 @@
 //! request order, and the answer has one result per id.
 
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::groups::model::MAX_PARTICIPANTS;
 use crate::ids::{ContactId, GroupId};
 
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ResultError {
     pub code: String,
     pub message: String,
 }
 
 /// One per requested id, in request order.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-#[schema(example = json!({"id": "22222222222@c.us", "success": false, "error": {"code": "already_member", "message": "22222222222@c.us is already a member"}}))]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ParticipantResult {
     pub id: String,
     pub success: bool,
