@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::extract::{Json, Path, Query};
 use super::idempotency::{Answer, Key};
 use super::{field_err, AppState, BodyErrors, Errors};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::groups::model::Group;
 use crate::groups::model::{
     GroupInfo, GroupParticipant, NewPicture, MAX_DESCRIPTION_CHARS, MAX_PARTICIPANTS,
@@ -631,7 +631,7 @@ async fn picture_file(
     match state.groups.served_picture(&s, &id)? {
         Some(pic) => Ok(([(header::CONTENT_TYPE, pic.mimetype)], pic.bytes).into_response()),
         None => Err(ApiError::not_found(
-            "picture_not_found",
+            ErrorCode::PictureNotFound,
             format!("group {id} has no stored picture"),
         )),
     }
@@ -897,10 +897,10 @@ async fn join_requests(
     let (s, id) = group_path(&state, &p)?;
     let g = state.groups.load(&s, &id)?;
     if !g.role_of(&s.me_id()).is_some_and(|r| r.is_admin()) {
-        return Err(ApiError::Forbidden {
-            message: "only admins can list join requests".into(),
-            code: "not_admin",
-        });
+        return Err(ApiError::forbidden_as(
+            ErrorCode::NotAdmin,
+            "only admins can list join requests",
+        ));
     }
     Ok(Json(
         g.join_requests
@@ -976,10 +976,10 @@ async fn get_invite_code(
     let (s, id) = group_path(&state, &p)?;
     let g = state.groups.load(&s, &id)?;
     if !g.role_of(&s.me_id()).is_some_and(|r| r.is_admin()) {
-        return Err(ApiError::Forbidden {
-            message: "only admins can read the invite code".into(),
-            code: "not_admin",
-        });
+        return Err(ApiError::forbidden_as(
+            ErrorCode::NotAdmin,
+            "only admins can read the invite code",
+        ));
     }
     Ok(Json(g.invite.to_string()))
 }

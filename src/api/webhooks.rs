@@ -10,7 +10,7 @@ use super::extract::{Json, Path, Query};
 use super::groups::SessionPath;
 use super::idempotency::{Answer, Key};
 use super::{field_err, AppState, Errors};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::ids::SessionName;
 use crate::sessions::now_ms;
 use crate::store::{split_delivery_key, JobState, Work};
@@ -138,7 +138,7 @@ async fn retry_delivery(
     let s = state.registry.require(&name)?;
     let not_found = || {
         ApiError::not_found(
-            "delivery_not_found",
+            ErrorCode::DeliveryNotFound,
             format!("no dead delivery {:?} in session \"{name}\"", p.id),
         )
     };
