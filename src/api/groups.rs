@@ -13,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{Json, Path, Query};
 use super::idempotency::{Answer, Key};
+use super::path::SessionPath;
 use super::{field_err, AppState, BodyErrors, Errors};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::groups::model::Group;
@@ -53,14 +54,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reject_requests))
         .routes(routes!(get_invite_code))
         .routes(routes!(revoke_invite_code))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct SessionPath {
-    /// Session name.
-    #[param(example = "default", pattern = "^[a-zA-Z0-9_-]{1,54}$")]
-    pub session: String,
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -4,6 +4,8 @@ pub mod events;
 pub mod extract;
 pub mod groups;
 pub mod idempotency;
+pub mod path;
+pub mod query;
 pub mod render;
 pub mod server;
 pub mod sessions;
