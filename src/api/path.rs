@@ -22,7 +22,7 @@ pub struct SessionPath {
 }
 
 /// `{session}`, parsed.
-pub fn session_name(text: &str) -> ApiResult<SessionName> {
+fn session_name(text: &str) -> ApiResult<SessionName> {
     SessionName::parse(text).map_err(|e| field_err("session", e))
 }
 
@@ -36,11 +36,18 @@ impl Target for SessionName {
 /// The session the path names; 422 `session_not_found` when there is none.
 pub struct KnownSession(pub Arc<Session>);
 
+impl KnownSession {
+    /// The session named `text`.
+    pub fn named(text: &str, state: &AppState) -> ApiResult<Self> {
+        let name = session_name(text)?;
+        Ok(Self(state.registry.require(&name)?))
+    }
+}
+
 impl Target for KnownSession {
     type Path = SessionPath;
     fn resolve(path: SessionPath, state: &AppState) -> ApiResult<Self> {
-        let name = session_name(&path.session)?;
-        Ok(Self(state.registry.require(&name)?))
+        Self::named(&path.session, state)
     }
 }
 
@@ -50,8 +57,7 @@ pub struct WorkingSession(pub Arc<Session>);
 impl WorkingSession {
     /// The session named `text`, WORKING.
     pub fn named(text: &str, state: &AppState) -> ApiResult<Self> {
-        let name = session_name(text)?;
-        let session = state.registry.require(&name)?;
+        let KnownSession(session) = KnownSession::named(text, state)?;
         session.require_working()?;
         Ok(Self(session))
     }

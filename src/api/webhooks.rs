@@ -10,7 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{At, Input, Json, Query, Target};
 use super::idempotency::{Answer, Key};
-use super::path::{from_path, session_name, KnownSession, SessionPath};
+use super::path::{from_path, KnownSession, SessionPath};
 use super::query::{Choice, Limit, Param};
 use super::{AppState, Errors};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -164,7 +164,7 @@ pub struct DeliveryAt {
 impl Target for DeliveryAt {
     type Path = DeliveryPath;
     fn resolve(p: DeliveryPath, state: &AppState) -> ApiResult<Self> {
-        let session = state.registry.require(&session_name(&p.session)?)?;
+        let KnownSession(session) = KnownSession::named(&p.session, state)?;
         let key = parse_id(&p.id).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "id: expected the 32 hex digits of a delivery id from the delivery log, got {:?}",
