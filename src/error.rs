@@ -8,6 +8,96 @@ use utoipa::ToSchema;
 
 use crate::store::{FaultKind, StoreError};
 
+/// Every `code` an error answer can carry: the one list, so that a code is never misspelt and a
+/// client can see them all in one place. Serialised as the snake_case string clients match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    /// The session's account is not an admin of the group.
+    NotAdmin,
+    /// Only admins may change the group's info (`infoAdminOnly` is on).
+    InfoAdminOnly,
+    RouteNotFound,
+    SessionNotFound,
+    GroupNotFound,
+    InviteNotFound,
+    PictureNotFound,
+    DeliveryNotFound,
+    MethodNotAllowed,
+    AlreadyMember,
+    GroupFull,
+    JoinRequestPending,
+    /// Another session already has this account.
+    AccountInUse,
+    /// The session's account cannot change while it is in groups.
+    SessionInGroups,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    SessionNotWorking,
+    SessionExists,
+    InternalError,
+    Unavailable,
+    Overloaded,
+    StorageFull,
+    StorageUnavailable,
+    GroupCatchingUp,
+}
+
+impl ErrorCode {
+    /// The code as sent in error bodies.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotAdmin => "not_admin",
+            Self::InfoAdminOnly => "info_admin_only",
+            Self::RouteNotFound => "route_not_found",
+            Self::SessionNotFound => "session_not_found",
+            Self::GroupNotFound => "group_not_found",
+            Self::InviteNotFound => "invite_not_found",
+            Self::PictureNotFound => "picture_not_found",
+            Self::DeliveryNotFound => "delivery_not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::AlreadyMember => "already_member",
+            Self::GroupFull => "group_full",
+            Self::JoinRequestPending => "join_request_pending",
+            Self::AccountInUse => "account_in_use",
+            Self::SessionInGroups => "session_in_groups",
+            Self::IdempotencyInProgress => "idempotency_in_progress",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::SessionNotWorking => "session_not_working",
+            Self::SessionExists => "session_exists",
+            Self::InternalError => "internal_error",
+            Self::Unavailable => "unavailable",
+            Self::Overloaded => "overloaded",
+            Self::StorageFull => "storage_full",
+            Self::StorageUnavailable => "storage_unavailable",
+            Self::GroupCatchingUp => "group_catching_up",
+        }
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The variants that carry a code keep it as the string: `groups::rules` still writes some as
+/// literals, and those must keep compiling until it names them by `ErrorCode` too.
+impl From<ErrorCode> for &'static str {
+    fn from(code: ErrorCode) -> Self {
+        code.as_str()
+    }
+}
+
 /// Everything a request can end in other than success. Each variant maps to one status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -61,25 +151,31 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::BadRequest {
             message: message.into(),
-            code: "bad_request",
+            code: ErrorCode::BadRequest.as_str(),
         }
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::forbidden_as(ErrorCode::Forbidden, message)
+    }
+    /// A 403 with a code more precise than `forbidden` (`not_admin`, ...).
+    pub fn forbidden_as(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Forbidden {
             message: message.into(),
-            code: "forbidden",
+            code: code.as_str(),
         }
     }
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    /// `code`: an `ErrorCode` (a literal still compiles, for `groups::rules`).
+    pub fn not_found(code: impl Into<&'static str>, message: impl Into<String>) -> Self {
         Self::NotFound {
             message: message.into(),
-            code,
+            code: code.into(),
         }
     }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    /// `code`: an `ErrorCode` (a literal still compiles, for `groups::rules`).
+    pub fn conflict(code: impl Into<&'static str>, message: impl Into<String>) -> Self {
         Self::Conflict {
             message: message.into(),
-            code,
+            code: code.into(),
         }
     }
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -110,26 +206,27 @@ impl ApiError {
     }
 
     pub fn code(&self) -> &'static str {
-        match self {
+        let code = match self {
             Self::BadRequest { code, .. }
             | Self::Forbidden { code, .. }
             | Self::NotFound { code, .. }
-            | Self::Conflict { code, .. } => code,
-            Self::Unauthorized(_) => "unauthorized",
-            Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::PayloadTooLarge(_) => "payload_too_large",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::SessionNotFound(_) => "session_not_found",
-            Self::SessionNotWorking { .. } => "session_not_working",
-            Self::SessionExists(_) => "session_exists",
-            Self::Internal(_) => "internal_error",
-            Self::Unavailable(_) => "unavailable",
-            Self::Overloaded => "overloaded",
-            Self::StorageFull(_) => "storage_full",
-            Self::StorageUnavailable(_) => "storage_unavailable",
-            Self::GroupCatchingUp(_) => "group_catching_up",
-            Self::KeyReused => "idempotency_key_reused",
-        }
+            | Self::Conflict { code, .. } => return code,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::SessionNotFound(_) => ErrorCode::SessionNotFound,
+            Self::SessionNotWorking { .. } => ErrorCode::SessionNotWorking,
+            Self::SessionExists(_) => ErrorCode::SessionExists,
+            Self::Internal(_) => ErrorCode::InternalError,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Overloaded => ErrorCode::Overloaded,
+            Self::StorageFull(_) => ErrorCode::StorageFull,
+            Self::StorageUnavailable(_) => ErrorCode::StorageUnavailable,
+            Self::GroupCatchingUp(_) => ErrorCode::GroupCatchingUp,
+            Self::KeyReused => ErrorCode::IdempotencyKeyReused,
+        };
+        code.as_str()
     }
 
     /// Seconds after which a retry may work, sent as `Retry-After`.

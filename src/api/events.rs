@@ -1,16 +1,15 @@
 //! `GET /api/{session}/events`: the session's event log, for receivers catching up.
 
-use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::{Json, Path, Query};
-use super::groups::SessionPath;
-use super::{field_err, AppState, Errors};
+use super::extract::{At, Input, Json, Query};
+use super::path::{KnownSession, SessionPath};
+use super::query::{Limit, Param, QueryValue};
+use super::{AppState, Errors};
 use crate::error::{ApiError, ApiResult};
-use crate::ids::SessionName;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_events))
@@ -21,10 +20,48 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct EventsQuery {
     /// The cursor of the last event already seen; absent: from the oldest kept.
     #[param(value_type = Option<String>, pattern = "^[0-9]*$")]
-    after: Option<String>,
+    #[serde(default)]
+    after: Param<Cursor>,
     /// 1-1000, default 100.
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
-    limit: Option<String>,
+    #[serde(default)]
+    limit: Param<Limit>,
+}
+
+/// Where a page of the log starts: after the event with this sequence number (0: the oldest).
+struct Cursor(u64);
+
+impl QueryValue for Cursor {
+    fn parse(text: &str) -> Option<Self> {
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // Empty: from the oldest. A cursor past u64::MAX is past every event.
+        Some(Self(if text.is_empty() {
+            0
+        } else {
+            text.parse().unwrap_or(u64::MAX)
+        }))
+    }
+    fn refusal(name: &str, text: &str) -> String {
+        format!("{name}: not a cursor from this log: {text:?}")
+    }
+}
+
+/// A page of the log: after which event, how many.
+struct Page {
+    after: u64,
+    limit: Limit,
+}
+
+impl Input for Page {
+    type Read = Query<EventsQuery>;
+    fn check(Query(q): Query<EventsQuery>) -> ApiResult<Self> {
+        Ok(Self {
+            after: q.after.value("after")?.map_or(0, |c| c.0),
+            limit: q.limit.value("limit")?.unwrap_or_default(),
+        })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -41,41 +78,20 @@ pub struct LoggedEvent {
 #[utoipa::path(get, path = "/api/{session}/events", tag = "Events", params(SessionPath, EventsQuery),
     responses((status = 200, body = Vec<LoggedEvent>), Errors))]
 async fn list_events(
-    State(state): State<AppState>,
-    Path(p): Path<SessionPath>,
-    Query(q): Query<EventsQuery>,
+    At(KnownSession(s), page): At<KnownSession, Page>,
 ) -> ApiResult<Json<Vec<LoggedEvent>>> {
-    let name = SessionName::parse(&p.session).map_err(|e| field_err("session", e))?;
-    let s = state.registry.require(&name)?;
-    let after = match q.after.as_deref() {
-        None | Some("") => 0,
-        // A cursor past u64::MAX is past every event.
-        Some(c) if c.bytes().all(|b| b.is_ascii_digit()) => c.parse::<u64>().unwrap_or(u64::MAX),
-        Some(c) => {
-            return Err(ApiError::bad_request(format!(
-                "after: not a cursor from this log: {c:?}"
-            )))
-        }
-    };
-    let limit = match q.limit.as_deref() {
-        None => 100,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "limit: expected an integer from 1 to 1000, got {l:?}"
-                )))
-            }
-        },
-    };
-    let mut out = Vec::new();
-    for (seq, bytes) in s.store.events_after(after, limit)? {
-        let text = String::from_utf8(bytes.to_vec()).map_err(ApiError::internal)?;
-        let envelope = RawValue::from_string(text).map_err(ApiError::internal)?;
-        out.push(LoggedEvent {
-            cursor: seq.to_string(),
-            envelope,
-        });
-    }
-    Ok(Json(out))
+    let events = s.store.events_after(page.after, page.limit.0)?;
+    Ok(Json(
+        events.into_iter().map(logged).collect::<ApiResult<_>>()?,
+    ))
+}
+
+/// One event of the log as the API shows it.
+fn logged((seq, bytes): (u64, sled::IVec)) -> ApiResult<LoggedEvent> {
+    let text = String::from_utf8(bytes.to_vec()).map_err(ApiError::internal)?;
+    let envelope = RawValue::from_string(text).map_err(ApiError::internal)?;
+    Ok(LoggedEvent {
+        cursor: seq.to_string(),
+        envelope,
+    })
 }

@@ -1,13 +1,16 @@
-//! Our own Json / Path / Query extractors: their rejections answer in the one error shape.
+//! Our own extractors: Json / Path / Query whose rejections answer in the one error shape, and
+//! `At`, which reads a path's target and a request's input in the order the API answers in.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use super::AppState;
+use crate::error::{ApiError, ApiResult};
 
 /// A JSON object body. Unlike `axum::Json` it refuses a top-level array, which serde would
 /// otherwise read into a struct field by field (`[]` would create a session).
@@ -70,6 +73,58 @@ pub struct Path<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+/// What a path names, looked up in the state: a session (by name, existing, WORKING), a group of
+/// a WORKING session, a delivery. `Path` holds the path's parameters as sent (only their UTF-8 is
+/// checked); `resolve` parses and looks them up, each error naming its parameter.
+pub trait Target: Sized + Send {
+    type Path: DeserializeOwned + Send;
+    fn resolve(path: Self::Path, state: &AppState) -> ApiResult<Self>;
+}
+
+/// A target read from the request head, for a `FromRequestParts` impl of a `Target`.
+pub async fn target<P: Target>(parts: &mut Parts, state: &AppState) -> ApiResult<P> {
+    let Path(path) = Path::<P::Path>::from_request_parts(parts, state).await?;
+    P::resolve(path, state)
+}
+
+/// What a request carries besides its path (a query string, a body), taken in two steps: `Read`
+/// is extracted before the path's target is looked up, so its syntax errors come first and no
+/// session is held while a body arrives; `check` runs after, so a missing or stopped session is
+/// named before a bad value.
+pub trait Input: Sized + Send {
+    type Read: Send;
+    fn check(read: Self::Read) -> ApiResult<Self>;
+}
+
+/// A body that needs no check beyond its syntax.
+impl<T: DeserializeOwned + Send> Input for Json<T> {
+    type Read = Json<T>;
+    fn check(read: Json<T>) -> ApiResult<Self> {
+        Ok(read)
+    }
+}
+
+/// A path's target and a request's input, checked in the order the API has always answered in:
+/// the path's syntax, the input's syntax (a query string, a body), the target, the input's values.
+pub struct At<P, T>(pub P, pub T);
+
+impl<P, T, M> FromRequest<AppState, M> for At<P, T>
+where
+    P: Target,
+    T: Input,
+    T::Read: FromRequest<AppState, M, Rejection = ApiError>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let (mut parts, body) = req.into_parts();
+        let Path(path) = Path::<P::Path>::from_request_parts(&mut parts, state).await?;
+        let read = T::Read::from_request(Request::from_parts(parts, body), state).await?;
+        let target = P::resolve(path, state)?;
+        Ok(At(target, T::check(read)?))
+    }
+}
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {

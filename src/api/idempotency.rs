@@ -26,7 +26,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::ids::SessionName;
 use crate::reply::{Render, Reply};
 use crate::sessions::{now_ms, Registry};
@@ -311,7 +311,7 @@ pub async fn keyed(State(state): State<AppState>, req: Request, next: Next) -> R
     };
     let Some(_running) = state.idempotency.begin(keyed.scope.gateway_key(&keyed.key)) else {
         return ApiError::conflict(
-            "idempotency_in_progress",
+            ErrorCode::IdempotencyInProgress,
             "a request with this Idempotency-Key is still in progress; retry once it has answered",
         )
         .into_response();

@@ -4,6 +4,8 @@ pub mod events;
 pub mod extract;
 pub mod groups;
 pub mod idempotency;
+pub mod path;
+pub mod query;
 mod refusal;
 pub mod render;
 pub mod schemas;
@@ -27,7 +29,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::{ApiError, ErrorBody, InternalFault};
+use crate::error::{ApiError, ErrorBody, ErrorCode, InternalFault};
 use crate::groups::service::GroupService;
 use crate::ids::IdError;
 use crate::sessions::Registry;
@@ -290,7 +292,10 @@ async fn log_faults(method: Method, uri: Uri, req: Request, next: Next) -> Respo
 }
 
 async fn not_found(uri: Uri) -> ApiError {
-    ApiError::not_found("route_not_found", format!("no route for {}", uri.path()))
+    ApiError::not_found(
+        ErrorCode::RouteNotFound,
+        format!("no route for {}", uri.path()),
+    )
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

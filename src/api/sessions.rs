@@ -7,10 +7,12 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::{Json, Path, Query};
+use super::extract::{At, Json, Query};
 use super::idempotency::{Answer, Key};
+use super::path::SessionPath;
+use super::query::Param;
 use super::{field_err, AppState, BodyErrors, Errors};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::events::Me;
 use crate::ids::SessionName;
 use crate::reply::Render;
@@ -96,10 +98,6 @@ pub struct CreateSession {
     config: Option<SessionConfig>,
 }
 
-fn name_of(s: &str) -> ApiResult<SessionName> {
-    SessionName::parse(s).map_err(|e| field_err("session", e))
-}
-
 /// Create a session (started at once unless `start` is false).
 #[utoipa::path(post, path = "/api/sessions", tag = "Sessions", request_body = CreateSession,
     responses((status = 201, body = SessionInfo), Errors, BodyErrors))]
@@ -127,7 +125,8 @@ async fn create_session(
 pub struct ListQuery {
     /// Include stopped sessions: `true` (or empty) or `false`.
     #[param(value_type = Option<String>, pattern = "^(true|false)?$")]
-    all: Option<String>,
+    #[serde(default)]
+    all: Param<bool>,
 }
 
 /// The sessions (stopped ones only with `all=true`).
@@ -137,15 +136,7 @@ async fn list_sessions(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<SessionInfo>>> {
-    let all = match q.all.as_deref() {
-        None | Some("false") => false,
-        Some("true") | Some("") => true,
-        Some(o) => {
-            return Err(ApiError::bad_request(format!(
-                "all: expected true or false, got {o:?}"
-            )))
-        }
-    };
+    let all = q.all.value("all")?.unwrap_or(false);
     let out = state
         .registry
         .list()
@@ -156,17 +147,9 @@ async fn list_sessions(
     Ok(Json(out))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct SessionPath {
-    /// Session name.
-    #[param(example = "default", pattern = "^[a-zA-Z0-9_-]{1,54}$")]
-    session: String,
-}
-
-fn existing(state: &AppState, p: &SessionPath) -> ApiResult<std::sync::Arc<Session>> {
-    let name = name_of(&p.session)?;
-    state.registry.get(&name).ok_or_else(|| session_404(&name))
+/// The session named `name`; 404 `session_not_found` (the sessions API's own answer).
+fn existing(state: &AppState, name: &SessionName) -> ApiResult<std::sync::Arc<Session>> {
+    state.registry.get(name).ok_or_else(|| session_404(name))
 }
 
 /// One session.
@@ -174,9 +157,9 @@ fn existing(state: &AppState, p: &SessionPath) -> ApiResult<std::sync::Arc<Sessi
     responses((status = 200, body = SessionInfo), Errors))]
 async fn get_session(
     State(state): State<AppState>,
-    Path(p): Path<SessionPath>,
+    name: SessionName,
 ) -> ApiResult<Json<SessionInfo>> {
-    let s = existing(&state, &p)?;
+    let s = existing(&state, &name)?;
     Ok(Json(info(&state, &s)))
 }
 
@@ -191,11 +174,9 @@ pub struct UpdateSession {
     responses((status = 200, body = SessionInfo), Errors, BodyErrors))]
 async fn update_session(
     State(state): State<AppState>,
-    Path(p): Path<SessionPath>,
     key: Key,
-    Json(b): Json<UpdateSession>,
+    At(name, Json(b)): At<SessionName, Json<UpdateSession>>,
 ) -> ApiResult<Answer> {
-    let name = name_of(&p.session)?;
     let render = render_info(&state, &key, StatusCode::OK);
     let config = b.config.unwrap_or_default();
     Ok(Answer(
@@ -214,24 +195,20 @@ pub struct Deleted {
     responses((status = 200, body = Deleted), Errors))]
 async fn delete_session(
     State(state): State<AppState>,
-    Path(p): Path<SessionPath>,
+    name: SessionName,
 ) -> ApiResult<Json<Deleted>> {
-    let name = name_of(&p.session)?;
     state.registry.delete(&name).await?;
     Ok(Json(Deleted { success: true }))
 }
 
 async fn transition(
     state: &AppState,
-    p: &SessionPath,
+    name: &SessionName,
     key: Key,
     path: &[Status],
 ) -> ApiResult<Answer> {
-    let name = name_of(&p.session)?;
     let render = render_info(state, &key, StatusCode::CREATED);
-    Ok(Answer(
-        state.registry.transition(&name, path, render).await?,
-    ))
+    Ok(Answer(state.registry.transition(name, path, render).await?))
 }
 
 /// Start the session (LOCAL: STARTING, then WORKING at once).
@@ -239,10 +216,10 @@ async fn transition(
     responses((status = 201, body = SessionInfo), Errors))]
 async fn start_session(
     State(state): State<AppState>,
-    Path(p): Path<SessionPath>,
+    name: SessionName,
     key: Key,
 ) -> ApiResult<Answer> {
-    transition(&state, &p, key, &[Status::Starting, Status::Working]).await
+    transition(&state, &name, key, &[Status::Starting, Status::Working]).await
 }
 
 /// Stop the session.
@@ -250,10 +227,10 @@ async fn start_session(
     responses((status = 201, body = SessionInfo), Errors))]
 async fn stop_session(
     State(state): State<AppState>,
-    Path(p): Path<SessionPath>,
+    name: SessionName,
     key: Key,
 ) -> ApiResult<Answer> {
-    transition(&state, &p, key, &[Status::Stopped]).await
+    transition(&state, &name, key, &[Status::Stopped]).await
 }
 
 /// Restart the session.
@@ -261,12 +238,12 @@ async fn stop_session(
     responses((status = 201, body = SessionInfo), Errors))]
 async fn restart_session(
     State(state): State<AppState>,
-    Path(p): Path<SessionPath>,
+    name: SessionName,
     key: Key,
 ) -> ApiResult<Answer> {
     transition(
         &state,
-        &p,
+        &name,
         key,
         &[Status::Stopped, Status::Starting, Status::Working],
     )
@@ -278,12 +255,12 @@ async fn restart_session(
     responses((status = 201, body = SessionInfo), Errors))]
 async fn logout_session(
     State(state): State<AppState>,
-    Path(p): Path<SessionPath>,
+    name: SessionName,
     key: Key,
 ) -> ApiResult<Answer> {
     transition(
         &state,
-        &p,
+        &name,
         key,
         &[Status::Stopped, Status::Starting, Status::Working],
     )
@@ -293,11 +270,8 @@ async fn logout_session(
 /// The session's account, or null when it is not WORKING.
 #[utoipa::path(get, path = "/api/sessions/{session}/me", tag = "Sessions", params(SessionPath),
     responses((status = 200, body = Option<Me>), Errors))]
-async fn get_me(
-    State(state): State<AppState>,
-    Path(p): Path<SessionPath>,
-) -> ApiResult<Json<Option<Me>>> {
-    let s = existing(&state, &p)?;
+async fn get_me(State(state): State<AppState>, name: SessionName) -> ApiResult<Json<Option<Me>>> {
+    let s = existing(&state, &name)?;
     let rec = s.record();
     Ok(Json(
         (rec.status == Status::Working).then(|| rec.me.clone()),

@@ -1,19 +1,22 @@
 //! The delivery log: pending and dead-lettered webhook deliveries, and sending a dead one again.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::{Json, Path, Query};
-use super::groups::SessionPath;
+use super::extract::{At, Input, Json, Query, Target};
 use super::idempotency::{Answer, Key};
-use super::{field_err, AppState, Errors};
-use crate::error::{ApiError, ApiResult};
-use crate::ids::SessionName;
-use crate::sessions::now_ms;
-use crate::store::{split_delivery_key, JobState, Work};
+use super::path::{from_path, KnownSession, SessionPath};
+use super::query::{Choice, Limit, Param};
+use super::{AppState, Errors};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::reply::Reply;
+use crate::sessions::{now_ms, Session};
+use crate::store::{split_delivery_key, DeliveryJob, JobState, Work};
 use crate::webhooks::client::redact;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -27,10 +30,50 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct DeliveriesQuery {
     /// `pending` (default) or `dead`.
     #[param(value_type = Option<String>, pattern = "^(pending|dead)$")]
-    state: Option<String>,
+    #[serde(default)]
+    state: Param<DeliveryState>,
     /// 1-1000, default 100.
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
-    limit: Option<String>,
+    #[serde(default)]
+    limit: Param<Limit>,
+}
+
+/// Which deliveries: those still being tried, or those that ran out of retries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    #[default]
+    Pending,
+    Dead,
+}
+
+impl Choice for DeliveryState {
+    const EXPECTED: &'static str = "pending or dead";
+}
+
+impl DeliveryState {
+    fn jobs(self) -> JobState {
+        match self {
+            Self::Pending => JobState::Pending,
+            Self::Dead => JobState::Dead,
+        }
+    }
+}
+
+/// A page of the delivery log: which deliveries, how many.
+struct Page {
+    state: DeliveryState,
+    limit: Limit,
+}
+
+impl Input for Page {
+    type Read = Query<DeliveriesQuery>;
+    fn check(Query(q): Query<DeliveriesQuery>) -> ApiResult<Self> {
+        Ok(Self {
+            state: q.state.value("state")?.unwrap_or_default(),
+            limit: q.limit.value("limit")?.unwrap_or_default(),
+        })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -46,7 +89,31 @@ pub struct Delivery {
     /// Unix ms.
     next_attempt_at: u64,
     last_error: Option<String>,
-    state: String,
+    #[schema(value_type = String)]
+    state: DeliveryState,
+}
+
+impl Delivery {
+    /// `job`, kept under `key` in `s`'s store, as the API shows it; `id` as the client sees it.
+    fn of(
+        s: &Session,
+        key: &[u8],
+        id: String,
+        job: &DeliveryJob,
+        state: DeliveryState,
+    ) -> ApiResult<Self> {
+        let seq = split_delivery_key(key).map_or(0, |(_, s)| s);
+        Ok(Self {
+            id,
+            event_id: event_id(s, seq)?,
+            event: job.event.clone(),
+            url: redact(&job.url),
+            attempts: job.attempts,
+            next_attempt_at: job.next_attempt_at,
+            last_error: job.last_error.clone(),
+            state,
+        })
+    }
 }
 
 fn parse_id(id: &str) -> Option<[u8; 16]> {
@@ -64,52 +131,13 @@ fn parse_id(id: &str) -> Option<[u8; 16]> {
 #[utoipa::path(get, path = "/api/{session}/webhooks/deliveries", tag = "Events", params(SessionPath, DeliveriesQuery),
     responses((status = 200, body = Vec<Delivery>), Errors))]
 async fn list_deliveries(
-    State(state): State<AppState>,
-    Path(p): Path<SessionPath>,
-    Query(q): Query<DeliveriesQuery>,
+    At(KnownSession(s), page): At<KnownSession, Page>,
 ) -> ApiResult<Json<Vec<Delivery>>> {
-    let name = SessionName::parse(&p.session).map_err(|e| field_err("session", e))?;
-    let s = state.registry.require(&name)?;
-    let dead = match q.state.as_deref() {
-        None | Some("pending") => false,
-        Some("dead") => true,
-        Some(o) => {
-            return Err(ApiError::bad_request(format!(
-                "state: expected pending or dead, got {o:?}"
-            )))
-        }
-    };
-    let limit = match q.limit.as_deref() {
-        None => 100,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "limit: expected an integer from 1 to 1000, got {l:?}"
-                )))
-            }
-        },
-    };
-    let state = if dead {
-        JobState::Dead
-    } else {
-        JobState::Pending
-    };
-    let mut out = Vec::new();
-    for (k, job) in s.store.jobs(state, limit)? {
-        let seq = split_delivery_key(&k).map_or(0, |(_, s)| s);
-        out.push(Delivery {
-            id: crate::webhooks::sign::hex(&k),
-            event_id: event_id(&s, seq)?,
-            event: job.event,
-            url: redact(&job.url),
-            attempts: job.attempts,
-            next_attempt_at: job.next_attempt_at,
-            last_error: job.last_error,
-            state: if dead { "dead" } else { "pending" }.into(),
-        });
-    }
-    Ok(Json(out))
+    let jobs = s.store.jobs(page.state.jobs(), page.limit.0)?;
+    let out = jobs
+        .iter()
+        .map(|(k, job)| Delivery::of(&s, k, crate::webhooks::sign::hex(k), job, page.state));
+    Ok(Json(out.collect::<ApiResult<_>>()?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -126,57 +154,88 @@ pub struct DeliveryPath {
     id: String,
 }
 
+/// The delivery a path names, in a session that exists: its key, and its id as sent.
+pub struct DeliveryAt {
+    session: Arc<Session>,
+    key: [u8; 16],
+    id: String,
+}
+
+impl Target for DeliveryAt {
+    type Path = DeliveryPath;
+    fn resolve(p: DeliveryPath, state: &AppState) -> ApiResult<Self> {
+        let KnownSession(session) = KnownSession::named(&p.session, state)?;
+        let key = parse_id(&p.id).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "id: expected the 32 hex digits of a delivery id from the delivery log, got {:?}",
+                p.id
+            ))
+        })?;
+        Ok(Self {
+            session,
+            key,
+            id: p.id,
+        })
+    }
+}
+
+from_path!(DeliveryAt);
+
+impl DeliveryAt {
+    fn not_found(&self) -> ApiError {
+        ApiError::not_found(
+            ErrorCode::DeliveryNotFound,
+            format!(
+                "no dead delivery {:?} in session \"{}\"",
+                self.id, self.session.name
+            ),
+        )
+    }
+
+    /// The dead delivery, ready to go again: no attempts made, the next one now.
+    fn dead_job(&self) -> ApiResult<DeliveryJob> {
+        let dead = self.session.store.job(JobState::Dead, &self.key)?;
+        let mut job = dead.ok_or_else(|| self.not_found())?;
+        job.attempts = 0;
+        job.next_attempt_at = now_ms();
+        Ok(job)
+    }
+
+    /// Moves `job` back to pending, keeping `reply` with the change.
+    async fn requeue(&self, job: &DeliveryJob, mut reply: Reply) -> ApiResult<Reply> {
+        // Checked again inside the committer's transaction: of two retries at once, one moves it.
+        let work = Work::requeue(self.key, job)?;
+        let remember = reply.remember.take();
+        let applied = self
+            .session
+            .commit_answered(work, Vec::new(), 0, remember)
+            .await?;
+        if applied.skipped {
+            return Err(self.not_found());
+        }
+        Ok(reply)
+    }
+}
+
 /// Send a dead delivery again: it goes back to pending at once, with a fresh set of retries.
 #[utoipa::path(post, path = "/api/{session}/webhooks/deliveries/{id}/retry", tag = "Events", params(DeliveryPath),
     responses((status = 200, body = Delivery), Errors))]
 async fn retry_delivery(
     State(state): State<AppState>,
-    Path(p): Path<DeliveryPath>,
+    d: DeliveryAt,
     idempotency: Key,
 ) -> ApiResult<Answer> {
-    let name = SessionName::parse(&p.session).map_err(|e| field_err("session", e))?;
-    let s = state.registry.require(&name)?;
-    let not_found = || {
-        ApiError::not_found(
-            "delivery_not_found",
-            format!("no dead delivery {:?} in session \"{name}\"", p.id),
-        )
-    };
-    let key = parse_id(&p.id).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "id: expected the 32 hex digits of a delivery id from the delivery log, got {:?}",
-            p.id
-        ))
-    })?;
-    let mut job = s.store.job(JobState::Dead, &key)?.ok_or_else(not_found)?;
-    job.attempts = 0;
-    job.next_attempt_at = now_ms();
-    let seq = split_delivery_key(&key).map(|(_, s)| s).unwrap_or(0);
-    let delivery = Delivery {
-        id: p.id.clone(),
-        event_id: event_id(&s, seq)?,
-        event: job.event.clone(),
-        url: redact(&job.url),
-        attempts: 0,
-        next_attempt_at: job.next_attempt_at,
-        last_error: job.last_error.clone(),
-        state: "pending".into(),
-    };
-    let mut reply = idempotency.render(StatusCode::OK, move |_: &()| delivery)(&());
-    // Checked again inside the committer's transaction: of two retries at once, one moves it.
-    let work = Work::requeue(key, &job)?;
-    let applied = s
-        .commit_answered(work, Vec::new(), 0, reply.remember.take())
-        .await?;
-    if applied.skipped {
-        return Err(not_found());
-    }
-    state.registry.notify(&name);
+    let job = d.dead_job()?;
+    let pending = DeliveryState::Pending;
+    let delivery = Delivery::of(&d.session, &d.key, d.id.clone(), &job, pending)?;
+    let reply = idempotency.render(StatusCode::OK, move |_: &()| delivery)(&());
+    let reply = d.requeue(&job, reply).await?;
+    state.registry.notify(&d.session.name);
     Ok(Answer(reply))
 }
 
 /// The id of the event logged under `seq`, or "" when it is gone.
-fn event_id(s: &crate::sessions::Session, seq: u64) -> ApiResult<String> {
+fn event_id(s: &Session, seq: u64) -> ApiResult<String> {
     Ok(s.store
         .event(seq)?
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())

@@ -37,6 +37,10 @@ pub struct GroupService {
     catching_up: CatchingUp,
 }
 
+/// A read only a group's admins may make, asked by a session whose account is not one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAdmin;
+
 type Locks = Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>;
 
 /// A held group lock. Dropped, it forgets the lock when nobody else holds or awaits it, so the
@@ -160,6 +164,18 @@ impl GroupService {
     /// The group as `session` holds it, or 404.
     pub fn load(&self, session: &Session, id: &GroupId) -> ApiResult<Group> {
         Ok(decode(&self.stored(session, id)?)?)
+    }
+
+    /// The group as `session` holds it, for what only its admins may read: `Err(NotAdmin)`
+    /// inside when `session`'s account is not one of them (the caller words the refusal).
+    pub fn load_as_admin(
+        &self,
+        session: &Session,
+        id: &GroupId,
+    ) -> ApiResult<Result<Group, NotAdmin>> {
+        let g = self.load(session, id)?;
+        let admin = g.role_of(&session.me_id()).is_some_and(|r| r.is_admin());
+        Ok(if admin { Ok(g) } else { Err(NotAdmin) })
     }
 
     /// The group's bytes as `session` stores them, or 404.

@@ -15,7 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::events::{self, Environment, Me};
 use crate::ids::{ContactId, SessionName};
 use crate::networks::DenyList;
@@ -311,7 +311,7 @@ impl Registry {
         };
         match self.read().by_me.get(&id) {
             Some(other) if other != name => Err(ApiError::conflict(
-                "account_in_use",
+                ErrorCode::AccountInUse,
                 format!("config.local.me.id: {me} is already the account of session \"{other}\""),
             )),
             _ => Ok(()),
@@ -448,7 +448,7 @@ impl Registry {
         if moves && held > 0 {
             // Its groups list the old account; another account cannot take over its copies.
             return Err(ApiError::conflict(
-                "session_in_groups",
+                ErrorCode::SessionInGroups,
                 format!(
                     "config.local.me.id: session \"{name}\" is in {held} group(s) as {old_me}; leave them or delete the session to change its account"
                 ),
@@ -549,7 +549,7 @@ fn open_session(
 
 pub fn session_404(name: &SessionName) -> ApiError {
     ApiError::not_found(
-        "session_not_found",
+        ErrorCode::SessionNotFound,
         format!("session \"{name}\" does not exist"),
     )
 }
