@@ -6,6 +6,7 @@ pub mod abuse;
 pub mod groups;
 pub mod history;
 pub mod http;
+pub mod local_network;
 pub mod logs;
 pub mod poller;
 pub mod process;
