@@ -2,8 +2,11 @@
 //! or served on 127.0.0.1 port 0; and a webhook receiver on port 0 that hands every request to the test.
 #![allow(dead_code)]
 
+pub mod abuse;
+pub mod groups;
 pub mod history;
 pub mod http;
+pub mod local_network;
 pub mod logs;
 pub mod poller;
 pub mod process;
@@ -230,4 +233,13 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The keys of a JSON object in their order (serde_json keeps the order they came in).
+pub fn keys(v: &Value) -> Vec<&str> {
+    v.as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect()
 }
