@@ -135,37 +135,44 @@ const MAX_PICTURE_BYTES: usize = 512 * 1024;
 /// The picture a body asks for: the URL checked, or the bytes decoded and checked.
 fn picture_of(f: PictureFile) -> ApiResult<NewPicture> {
     match f {
-        PictureFile::Url(UrlFile { url, .. }) => {
-            let u = reqwest::Url::parse(&url)
-                .map_err(|e| ApiError::bad_request(format!("file.url: not a valid URL ({e})")))?;
-            if !matches!(u.scheme(), "http" | "https") {
-                return Err(ApiError::bad_request(
-                    "file.url: must be an http or https URL",
-                ));
-            }
-            Ok(NewPicture::Url(url))
-        }
+        PictureFile::Url(UrlFile { url, .. }) => url_picture(url),
         PictureFile::Data(DataFile { data, mimetype, .. }) => {
-            let mimetype = mimetype.unwrap_or_default();
-            if !matches!(mimetype.as_str(), "image/jpeg" | "image/png") {
-                return Err(ApiError::bad_request(
-                    "file.mimetype: must be image/jpeg or image/png",
-                ));
-            }
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(data.as_bytes())
-                .map_err(|_| ApiError::bad_request("file.data: not valid base64"))?;
-            if bytes.is_empty() || bytes.len() > MAX_PICTURE_BYTES {
-                return Err(ApiError::bad_request(
-                    "file.data: the image must be 1 byte to 512 KiB",
-                ));
-            }
-            Ok(NewPicture::Bytes {
-                mimetype,
-                bytes: bytes.into(),
-            })
+            data_picture(&data, mimetype.unwrap_or_default())
         }
     }
+}
+
+/// An external picture: any http or https URL, kept as given.
+fn url_picture(url: String) -> ApiResult<NewPicture> {
+    let u = reqwest::Url::parse(&url)
+        .map_err(|e| ApiError::bad_request(format!("file.url: not a valid URL ({e})")))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(ApiError::bad_request(
+            "file.url: must be an http or https URL",
+        ));
+    }
+    Ok(NewPicture::Url(url))
+}
+
+/// Uploaded bytes: a JPEG or PNG type, valid base64, 1 byte to 512 KiB.
+fn data_picture(data: &str, mimetype: String) -> ApiResult<NewPicture> {
+    if !matches!(mimetype.as_str(), "image/jpeg" | "image/png") {
+        return Err(ApiError::bad_request(
+            "file.mimetype: must be image/jpeg or image/png",
+        ));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.as_bytes())
+        .map_err(|_| ApiError::bad_request("file.data: not valid base64"))?;
+    if bytes.is_empty() || bytes.len() > MAX_PICTURE_BYTES {
+        return Err(ApiError::bad_request(
+            "file.data: the image must be 1 byte to 512 KiB",
+        ));
+    }
+    Ok(NewPicture::Bytes {
+        mimetype,
+        bytes: bytes.into(),
+    })
 }
 
 /// The picture a body asks for, checked with the body: a bad picture is refused before the
