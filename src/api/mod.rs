@@ -1,5 +1,6 @@
 //! The HTTP surface: router, OpenAPI document, auth, error fallbacks, Swagger UI.
 
+pub mod error;
 pub mod events;
 pub mod extract;
 pub mod groups;
@@ -29,10 +30,11 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::error::{ApiError, ErrorBody, ErrorCode, InternalFault};
+use crate::error::{ApiError, ErrorCode};
 use crate::groups::service::GroupService;
 use crate::ids::IdError;
 use crate::sessions::Registry;
+use error::{ErrorBody, InternalFault};
 
 /// Everything a handler needs: cheap handles, cloned per request.
 #[derive(Clone)]

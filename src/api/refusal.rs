@@ -1,7 +1,7 @@
 //! What the client is told when the group rules refuse a change: the one place a `Refusal`
 //! becomes a status and an error code. The message is the refusal's own words.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::groups::Refusal;
 
 impl From<Refusal> for ApiError {
@@ -11,22 +11,22 @@ impl From<Refusal> for ApiError {
             Refusal::TooManyParticipants => ApiError::bad_request(message),
             Refusal::NotAdmin { .. } | Refusal::MembersCannotAdd => ApiError::Forbidden {
                 message,
-                code: "not_admin",
+                code: ErrorCode::NotAdmin.as_str(),
             },
             Refusal::InfoAdminOnly => ApiError::Forbidden {
                 message,
-                code: "info_admin_only",
+                code: ErrorCode::InfoAdminOnly.as_str(),
             },
             // A bare `NotAMember` is one the service did not place in its session: the same
             // 404, without naming one.
             Refusal::NotAMember { .. } | Refusal::GroupNotFound { .. } => {
-                ApiError::not_found("group_not_found", message)
+                ApiError::not_found(ErrorCode::GroupNotFound, message)
             }
-            Refusal::InviteNotFound => ApiError::not_found("invite_not_found", message),
-            Refusal::AlreadyMember { .. } => ApiError::conflict("already_member", message),
-            Refusal::GroupFull { .. } => ApiError::conflict("group_full", message),
+            Refusal::InviteNotFound => ApiError::not_found(ErrorCode::InviteNotFound, message),
+            Refusal::AlreadyMember { .. } => ApiError::conflict(ErrorCode::AlreadyMember, message),
+            Refusal::GroupFull { .. } => ApiError::conflict(ErrorCode::GroupFull, message),
             Refusal::JoinRequestPending { .. } => {
-                ApiError::conflict("join_request_pending", message)
+                ApiError::conflict(ErrorCode::JoinRequestPending, message)
             }
         }
     }
