@@ -75,6 +75,9 @@ pub struct Config {
     /// group and both rendered bodies; the least recently read go first); 0 turns it off.
     #[arg(long, env = "WAGATE_RENDER_CACHE_MB", default_value_t = 64)]
     pub render_cache_mb: usize,
+    /// The log's form: `text` (colour only on a terminal) or `json` (one object per line).
+    #[arg(long, env = "WAGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Print the OpenAPI document and exit.
     #[arg(long, default_value_t = false)]
     pub print_openapi: bool,
@@ -214,4 +217,14 @@ pub fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "wagate".to_owned())
+}
+
+/// How the log is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people; colours only when the log goes to a terminal.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields.message`, the fields
+    /// and the spans (with the request's `request_id`).
+    Json,
 }

@@ -15,8 +15,9 @@ pub mod store;
 pub mod webhooks;
 
 use std::future::Future;
+use std::future::IntoFuture;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use api::{app, AppState};
 pub use config::Config;
@@ -137,13 +138,62 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
     Ok((state, generated))
 }
 
-/// Serves `state` on an already-bound listener until `shutdown` completes.
+/// How long a stop waits for the requests in progress to be answered.
+const STOP_GRACE: Duration = Duration::from_secs(8);
+/// Then how long for group changes whose clients went away.
+const STOP_SETTLE: Duration = Duration::from_secs(1);
+
+/// Serves `state` on an already-bound listener until `shutdown` completes, then stops as
+/// contract §8 says: no new connections; the requests in progress answered (for at most
+/// `STOP_GRACE`); the changes still running committed; deliveries in flight ended, their jobs
+/// left pending for the next start.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+    let (fired, stop_asked) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("stopping: no new connections; answering the requests in progress");
+        let _ = fired.send(());
+    };
+    let stopping = state.clone();
+    let serve = axum::serve(listener, app(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    tokio::pin!(serve);
+    let grace_over = async {
+        if stop_asked.await.is_ok() {
+            tokio::time::sleep(STOP_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = &mut serve => served?,
+        () = grace_over => tracing::warn!(
+            "requests still in progress {}s after the stop signal: not waiting for them",
+            STOP_GRACE.as_secs()
+        ),
+    }
+    stop(&stopping).await;
+    Ok(())
+}
+
+/// The end of a stop: changes still running (their clients went away) committed, then the
+/// dispatcher ended.
+async fn stop(state: &AppState) {
+    let running = &state.groups.running;
+    if tokio::time::timeout(STOP_SETTLE, running.settled())
         .await
+        .is_err()
+    {
+        tracing::warn!(
+            changes = running.count(),
+            "group changes still running at exit: their requests were abandoned by their clients; a change that reached its store is fanned out at the next start"
+        );
+    }
+    state.dispatcher.stop().await;
+    tracing::info!("stopped");
 }

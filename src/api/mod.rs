@@ -9,6 +9,7 @@ pub mod path;
 pub mod query;
 mod refusal;
 pub mod render;
+pub mod request_id;
 pub mod schemas;
 pub mod server;
 pub mod sessions;
@@ -239,6 +240,7 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()
         }))
+        .layer(middleware::from_fn(request_id::tag))
 }
 
 const OPEN_PATHS: &[&str] = &["/ping"];

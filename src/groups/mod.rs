@@ -5,6 +5,7 @@ pub mod model;
 pub mod picture;
 pub mod refusal;
 pub mod rules;
+pub mod running;
 pub mod service;
 
 pub use refusal::Refusal;

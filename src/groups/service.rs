@@ -10,6 +10,7 @@ use super::model::{Group, NewPicture, PictureBytes};
 use super::picture;
 use super::refusal::Refusal;
 use super::rules::{self, Actor, Op, Outcome};
+use super::running::Running;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, GroupChange};
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
@@ -35,6 +36,10 @@ pub struct GroupService {
     abort_before_fanout: bool,
     /// Groups whose last change still has members' shares to apply (see `fanout`).
     catching_up: CatchingUp,
+    /// Changes running to their end, even when the request that asked for one went away (the
+    /// client hung up): a change cut off between its own commit and its fan-out would leave
+    /// the other member sessions behind until a restart. A shutdown waits for them.
+    pub running: Arc<Running>,
 }
 
 /// A read only a group's admins may make, asked by a session whose account is not one of them.
@@ -81,15 +86,6 @@ struct Made<'a> {
     remember: Option<Remember>,
 }
 
-/// Runs a change to its end even when the request that asked for it goes away (the client
-/// hangs up, and the handler's future is dropped): a change cut off between its own commit and
-/// its fan-out would leave the other member sessions behind until a restart.
-async fn detached<T: Send + 'static>(
-    change: impl std::future::Future<Output = ApiResult<T>> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::spawn(change).await.map_err(ApiError::internal)?
-}
-
 pub fn decode(bytes: &[u8]) -> Result<Group, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         tree: "groups",
@@ -113,6 +109,7 @@ impl GroupService {
             index: RwLock::new(Index::default()),
             abort_before_fanout,
             catching_up: CatchingUp::default(),
+            running: Arc::default(),
         });
         svc.resume_fanouts().await?;
         let mut index = Index::default();
@@ -237,7 +234,10 @@ impl GroupService {
         render: Render<Group>,
     ) -> ApiResult<Reply> {
         let (this, session) = (self.clone(), session.clone());
-        detached(async move { this.create_now(&session, subject, others, render).await }).await
+        let running = self.running.clone();
+        running
+            .detached(async move { this.create_now(&session, subject, others, render).await })
+            .await
     }
 
     async fn create_now(
@@ -293,7 +293,10 @@ impl GroupService {
         render: Render<Outcome>,
     ) -> ApiResult<Reply> {
         let (this, session, id) = (self.clone(), session.clone(), id.clone());
-        detached(async move { this.mutate_now(&session, &id, op, render).await }).await
+        let running = self.running.clone();
+        running
+            .detached(async move { this.mutate_now(&session, &id, op, render).await })
+            .await
     }
 
     async fn mutate_now(

@@ -35,11 +35,24 @@ pub struct DispatchConfig {
 pub struct Handle {
     /// Set while the dispatcher's task lives; cleared when it ends or panics.
     running: Arc<AtomicBool>,
+    /// The dispatcher's task, for `stop`.
+    task: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Handle {
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::Relaxed)
+    }
+
+    /// Ends the dispatcher and with it every worker and the attempts in flight: their jobs stay
+    /// pending (a job leaves only once its delivery is confirmed), for the next start.
+    pub async fn stop(&self) {
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            task.abort();
+            // Cancelled: the dispatcher, its workers and their attempts are dropped by now.
+            let _ = task.await;
+        }
     }
 }
 
@@ -85,10 +98,11 @@ pub fn spawn_with(
     handle.running.store(true, Ordering::Relaxed);
     let running = Running(handle.running.clone());
     let dispatcher = Dispatcher::new(registry, transport, Clock::new(), concurrency.max(1));
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let _running = running;
         dispatcher.run(wake).await;
     });
+    *handle.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
     handle
 }
 
