@@ -28,6 +28,9 @@ pub struct Config {
     /// Run without an API key.
     #[arg(long, env = "WAHA_NO_API_KEY", default_value_t = false)]
     pub no_api_key: bool,
+    /// Put `/metrics` behind the API key (by default it is open, like `/ping`).
+    #[arg(long, env = "WAGATE_METRICS_KEY", default_value_t = false)]
+    pub metrics_key: bool,
     /// The engine name reported in `engine` fields (the engine is always the built-in LOCAL one).
     #[arg(long, env = "WHATSAPP_DEFAULT_ENGINE", default_value = "LOCAL")]
     pub engine: String,

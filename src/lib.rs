@@ -8,6 +8,7 @@ pub mod events;
 pub mod groups;
 pub mod ids;
 pub mod json;
+pub mod metrics;
 pub mod networks;
 pub mod reply;
 pub mod sessions;
@@ -134,6 +135,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         dispatcher,
         inflight: Arc::new(tokio::sync::Semaphore::new(config.max_inflight.max(1))),
         idempotency: Arc::new(idempotency),
+        metrics_key: config.metrics_key,
     };
     Ok((state, generated))
 }

@@ -319,12 +319,19 @@ async fn a_flood_beyond_max_inflight_is_refused_at_once_and_loses_nothing_acknow
     let groups = setup(&http, &gw.base, &history).await;
     let f = flood_all(&gw.base, gw.child.id(), &groups, &history).await;
     let recovered = write_again(&http, &gw.base, &groups[0], &history).await;
+    let counted = overloaded_total(&http, &gw.base).await;
     drop(gw); // SIGKILL
     history.killed(Instant::now());
     let gw = process::start(dir.path(), &ENV).await;
     let mut failures = flood_failures(&f);
     failures.extend(restart_failures(&http, &gw.base, &groups, &history).await);
     let t = &f.tally;
+    if counted < t.overloaded as f64 {
+        failures.push(format!(
+            "/metrics counts {counted} refused as overloaded, the clients saw {}",
+            t.overloaded
+        ));
+    }
     println!(
         "{CONNECTIONS} connections for {FLOOD:?}: {} answered 2xx, {} 503 overloaded, {} other, {} connection errors; {} pings, slowest {:?}; peak RSS {} MiB; a write succeeded {recovered:?} after the flood",
         t.ok,
@@ -336,4 +343,20 @@ async fn a_flood_beyond_max_inflight_is_refused_at_once_and_loses_nothing_acknow
         f.watched.peak_rss_kib / 1024,
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `wagate_overloaded_total` as `/metrics` shows it.
+async fn overloaded_total(http: &reqwest::Client, base: &str) -> f64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("body");
+    text.lines()
+        .find_map(|l| l.strip_prefix("wagate_overloaded_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no wagate_overloaded_total in {text}"))
 }

@@ -78,6 +78,9 @@ pub struct InternalFault(pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if matches!(self, Self::Overloaded) {
+            crate::metrics::overloaded();
+        }
         let mut resp = (self.status(), axum::Json(self.body())).into_response();
         if let Some(secs) = self.retry_after() {
             resp.headers_mut()

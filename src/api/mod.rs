@@ -5,6 +5,7 @@ pub mod events;
 pub mod extract;
 pub mod groups;
 pub mod idempotency;
+pub mod metrics;
 pub mod path;
 pub mod query;
 mod refusal;
@@ -59,6 +60,8 @@ pub struct AppState {
     /// Requests with an `Idempotency-Key` in progress, and where created sessions keep their
     /// create's answer.
     pub idempotency: Arc<idempotency::Idempotency>,
+    /// `/metrics` needs the API key (`WAGATE_METRICS_KEY`); else it is open like `/ping`.
+    pub metrics_key: bool,
 }
 
 /// How requests prove they may use the API.
@@ -202,6 +205,8 @@ pub fn openapi_json() -> String {
 
 /// The whole app: API, Swagger UI, auth, limits, error shape for everything.
 pub fn app(state: AppState) -> Router {
+    // Installed before the first request, so that nothing recorded before a scrape is lost.
+    let _ = crate::metrics::handle();
     let (api, doc) = api_parts();
     let spec = doc.to_pretty_json().unwrap_or_default();
     let api = api
@@ -226,8 +231,17 @@ pub fn app(state: AppState) -> Router {
             )
         }
     });
+    let mut metrics_route = get(metrics::exposition);
+    if state.metrics_key {
+        metrics_route =
+            metrics_route.layer(middleware::from_fn_with_state(state.clone(), require_key));
+    }
+    let metrics = Router::new()
+        .route("/metrics", metrics_route)
+        .with_state(state.clone());
     Router::new()
         .merge(SwaggerUi::new("/swagger").url("/-json", doc))
+        .merge(metrics)
         .route("/", get(|| async { Redirect::temporary("/swagger/") }))
         .route("/openapi.json", spec_route)
         .merge(api.with_state(state))
@@ -237,6 +251,7 @@ pub fn app(state: AppState) -> Router {
             std::time::Duration::from_secs(30),
         ))
         .layer(middleware::from_fn(log_faults))
+        .layer(middleware::from_fn(metrics::track))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()
         }))

@@ -145,6 +145,8 @@ struct Part {
 /// One round: a transaction per store, then the flushes, then the answers. Answers the stores
 /// that failed in it.
 fn round(jobs: Vec<Job>) -> Vec<Weak<SessionStore>> {
+    let started = std::time::Instant::now();
+    let changes = jobs.len();
     let mut index: HashMap<*const SessionStore, usize> = HashMap::new();
     let mut parts: Vec<Part> = Vec::new();
     for job in jobs {
@@ -177,6 +179,7 @@ fn round(jobs: Vec<Job>) -> Vec<Weak<SessionStore>> {
         let result = match (written, flushed) {
             (Ok(w), Ok(())) => {
                 store.round_durable(&w);
+                count_events(&part.commits);
                 Ok(w.applied)
             }
             (Ok(w), Err(e)) => Err(store.round_failed(&e, w.round, w.undo)),
@@ -193,7 +196,27 @@ fn round(jobs: Vec<Job>) -> Vec<Weak<SessionStore>> {
         drop(store);
         answer(part.replies, result);
     }
+    crate::metrics::commit_round(changes, started.elapsed());
     failed
+}
+
+/// The events of a store's durable share of a round, counted by name.
+fn count_events(commits: &[Commit]) {
+    let mut by_name: HashMap<&str, u64> = HashMap::new();
+    for e in commits.iter().flat_map(|c| c.work.events()) {
+        *by_name.entry(e.name.as_str()).or_default() += 1;
+    }
+    for (name, n) in by_name {
+        crate::metrics::events(name, n);
+    }
+}
+
+/// One store's flush, timed.
+fn timed_flush(store: &SessionStore) -> StoreResult<()> {
+    let started = std::time::Instant::now();
+    let flushed = store.flush();
+    crate::metrics::fsync(started.elapsed());
+    flushed
 }
 
 /// Flushes every store whose transaction was written, in parallel; one result per part.
@@ -201,7 +224,7 @@ fn flush_all(parts: &[Part], written: &[Result<RoundWrites, WriteFailed>]) -> Ve
     let to_flush: Vec<usize> = (0..parts.len()).filter(|&i| written[i].is_ok()).collect();
     let mut flushed: HashMap<usize, StoreResult<()>> = HashMap::new();
     if to_flush.len() == 1 {
-        flushed.insert(to_flush[0], parts[to_flush[0]].store.flush());
+        flushed.insert(to_flush[0], timed_flush(&parts[to_flush[0]].store));
     } else if !to_flush.is_empty() {
         let chunk = to_flush.len().div_ceil(FLUSH_THREADS);
         std::thread::scope(|scope| {
@@ -210,7 +233,7 @@ fn flush_all(parts: &[Part], written: &[Result<RoundWrites, WriteFailed>]) -> Ve
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|&i| (i, parts[i].store.flush()))
+                            .map(|&i| (i, timed_flush(&parts[i].store)))
                             .collect::<Vec<_>>()
                     })
                 })

@@ -7,6 +7,14 @@ use serde::{Deserialize, Serialize};
 use super::trees::TreeId;
 use super::{delivery_key, split_delivery_key, SessionStore, StoreError, StoreResult};
 
+/// One endpoint's jobs in one state, counted (`SessionStore::job_tally`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobTally {
+    pub endpoint: [u8; 8],
+    pub count: usize,
+    pub oldest_seq: u64,
+}
+
 /// A pending (or dead) delivery of one event to one endpoint.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -144,6 +152,30 @@ impl SessionStore {
             .tree(TreeId::Deliveries)
             .remove(delivery_key(endpoint, seq))?;
         Ok(())
+    }
+
+    /// Per endpoint with jobs in `state`, in key order: how many, and the oldest's sequence
+    /// number and URL. For the metrics: keys are counted as they are on disk, so during a failed
+    /// round not yet taken back the figures may include that round's jobs.
+    pub fn job_tally(&self, state: JobState) -> StoreResult<Vec<JobTally>> {
+        let trees = self.trees()?;
+        let tree = trees.tree(state.tree());
+        let mut out: Vec<JobTally> = Vec::new();
+        for key in tree.iter().keys() {
+            let key = key?;
+            let Some((endpoint, seq)) = split_delivery_key(&key) else {
+                continue;
+            };
+            match out.last_mut() {
+                Some(last) if last.endpoint == endpoint => last.count += 1,
+                _ => out.push(JobTally {
+                    endpoint,
+                    count: 1,
+                    oldest_seq: seq,
+                }),
+            }
+        }
+        Ok(out)
     }
 
     /// How many dead deliveries were put back to pending (durably) since the store was opened.

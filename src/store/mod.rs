@@ -20,7 +20,7 @@ mod write;
 
 pub use commit::Committer;
 pub use fault::{FaultKind, Faults};
-pub use jobs::{DeliveryJob, JobState};
+pub use jobs::{DeliveryJob, JobState, JobTally};
 pub use trees::TreeId;
 pub use work::{
     Applied, Commit, EndpointFilter, EventRecord, GroupWrite, PictureWrite, Remember, Work,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 
+use crate::metrics::Outcome;
 use crate::networks::{literal_ip, DeniedNetwork, DenyList, DenyingResolver, DENIED_NETWORK};
 
 /// One POST to a webhook.
@@ -31,6 +32,22 @@ pub enum Answer {
     /// Not sent, and never will be (its host is in a denied network): dead-letter the job now.
     Refused(&'static str),
 }
+
+impl Answer {
+    /// How the attempt ended, as the metrics count it: a refusal by the deny list and a request
+    /// that failed after connecting count as connection errors.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::Delivered => Outcome::Ok,
+            Self::Failed { error, .. } if error.starts_with(HTTP_PREFIX) => Outcome::HttpError,
+            Self::Failed { error, .. } if error.starts_with(TIMEOUT_PREFIX) => Outcome::Timeout,
+            Self::Failed { .. } | Self::Refused(_) => Outcome::ConnectError,
+        }
+    }
+}
+
+const HTTP_PREFIX: &str = "HTTP ";
+const TIMEOUT_PREFIX: &str = "timeout:";
 
 pub type AnswerFuture = Pin<Box<dyn Future<Output = Answer> + Send + 'static>>;
 
@@ -114,7 +131,7 @@ impl Transport for HttpTransport {
                 Answer::Delivered
             } else {
                 Answer::Failed {
-                    error: format!("HTTP {}", resp.status().as_u16()),
+                    error: format!("{HTTP_PREFIX}{}", resp.status().as_u16()),
                     retry_after: resp
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
@@ -156,7 +173,7 @@ fn caused_by_denied_network(e: &reqwest::Error) -> bool {
 }
 
 fn timed_out(timeout: Duration) -> String {
-    format!("timeout: no answer within {} s", timeout.as_secs())
+    format!("{TIMEOUT_PREFIX} no answer within {} s", timeout.as_secs())
 }
 
 /// A webhook URL as logs and answers show it: `scheme://host[:port]/path`, then `?…` when it

@@ -361,7 +361,10 @@ impl Worker {
             Ok((id, (seq, outcome))) => {
                 self.tasks.remove(&id);
                 match outcome {
-                    Attempt::Sent(answer) => (seq, answer),
+                    Attempt::Sent(answer) => {
+                        self.count_attempt(seq, &answer);
+                        (seq, answer)
+                    }
                     Attempt::Unsendable(reason) => {
                         self.discard(live, seq, reason)?;
                         return Ok(true);
@@ -394,6 +397,14 @@ impl Worker {
             }
         };
         self.failed(live, seq, error, retry_after)
+    }
+
+    /// Counts an attempt for the metrics, labelled with the webhook as logs show it.
+    fn count_attempt(&self, seq: u64, answer: &Answer) {
+        if let Some(job) = self.queue.job(seq) {
+            let webhook = redact(&job.url);
+            crate::metrics::webhook_attempt(self.name.as_str(), &webhook, answer.outcome());
+        }
     }
 
     /// Records a failed attempt: the job's next time by its webhook's policy, or the dead letters.

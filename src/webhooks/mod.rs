@@ -1,5 +1,6 @@
 //! Webhook delivery: signing, retry schedules, and the durable dispatcher.
 
+pub mod backlog;
 pub mod client;
 pub mod dispatcher;
 pub mod queue;
