@@ -81,6 +81,9 @@ pub struct Config {
     /// The log's form: `text` (colour only on a terminal) or `json` (one object per line).
     #[arg(long, env = "WAGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Instead of serving: back up or restore the data dir (see the README, "Backups").
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Print the OpenAPI document and exit.
     #[arg(long, default_value_t = false)]
     pub print_openapi: bool,
@@ -220,6 +223,24 @@ pub fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "wagate".to_owned())
+}
+
+/// What to do instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Write every store of the data dir to FILE as JSON lines. When a gateway runs on the data
+    /// dir, the export is fetched from it (`GET /api/server/export` at WAGATE_LISTEN, with
+    /// WAHA_API_KEY when it is a plain key), each store copied between two commit rounds.
+    Export {
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore an export into the data dir, which must hold no store yet.
+    Import {
+        /// The export to read.
+        file: PathBuf,
+    },
 }
 
 /// How the log is written.

@@ -2,6 +2,7 @@
 //! one per session; every change's events are committed with it and delivered to webhooks.
 
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod error;
 pub mod events;

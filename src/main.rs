@@ -21,6 +21,18 @@ async fn main() -> std::process::ExitCode {
         println!("{}", wagate::api::openapi_json());
         return std::process::ExitCode::SUCCESS;
     }
+    if let Some(command) = &config.command {
+        return match wagate::backup::cli::run(&config, command).await {
+            Ok(done) => {
+                println!("{done}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("wagate: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let (state, generated_key) = match wagate::open(&config).await {
         Ok(v) => v,
         Err(e) => {

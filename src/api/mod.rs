@@ -1,5 +1,6 @@
 //! The HTTP surface: router, OpenAPI document, auth, error fallbacks, Swagger UI.
 
+pub mod backup;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -188,6 +189,7 @@ pub struct ApiDoc;
 pub fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(server::router())
+        .merge(backup::router())
         .merge(sessions::router())
         .merge(groups::router())
         .merge(events::router())

@@ -212,6 +212,11 @@ impl Registry {
         &self.gateway
     }
 
+    /// The committer every store's changes go through.
+    pub fn committer(&self) -> &Committer {
+        &self.committer
+    }
+
     /// Keeps an answer in the gateway's own store (durably, in the committer's round).
     pub async fn remember(&self, remember: Remember) -> Result<(), StoreError> {
         let commit = Commit::new(Work::Flush, &[], 0)?.remembering(Some(remember));

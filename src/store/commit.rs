@@ -37,10 +37,19 @@ struct Job {
     reply: oneshot::Sender<StoreResult<Applied>>,
 }
 
+/// What the committer thread is sent: a change to commit, or work to run between two rounds.
+/// Not boxed: nearly every message is a change, and boxing would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Message {
+    Commit(Job),
+    /// Runs on the committer thread while no round is in progress (a consistent snapshot).
+    Between(Box<dyn FnOnce() + Send>),
+}
+
 /// A handle on the committer thread; cheap to clone. The thread ends when the last handle goes.
 #[derive(Clone)]
 pub struct Committer {
-    tx: Sender<Job>,
+    tx: Sender<Message>,
     /// Changes queued and not yet taken by a round: the queue's bound is checked against it.
     queued: Arc<AtomicUsize>,
     /// The most changes that may wait; new changes beyond it are refused at once.
@@ -78,11 +87,11 @@ impl Committer {
         } else {
             self.queued.fetch_add(1, Ordering::Relaxed);
             self.tx
-                .send(Job {
+                .send(Message::Commit(Job {
                     store: store.clone(),
                     commit,
                     reply,
-                })
+                }))
                 .map_err(|_| stopped())
         };
         async move {
@@ -101,16 +110,33 @@ impl Committer {
     }
 }
 
+impl Committer {
+    /// Runs `work` on the committer thread after the round in progress and before the next
+    /// one: what it reads of any store is a state between two rounds, every change it sees
+    /// whole. Commits wait while it runs; keep it short.
+    pub async fn between_rounds<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> StoreResult<T> {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(move || {
+            let _ = reply.send(work());
+        });
+        self.tx.send(Message::Between(job)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())
+    }
+}
+
 fn stopped() -> StoreError {
     StoreError::Io(std::io::Error::other("the committer thread has stopped"))
 }
 
-fn run(rx: Receiver<Job>, queued: Arc<AtomicUsize>) {
+fn run(rx: Receiver<Message>, queued: Arc<AtomicUsize>) {
     // Weak: a deleted session's store must close (its files are removed, its name reused).
     let mut failed: Vec<Weak<SessionStore>> = Vec::new();
     loop {
         let first = match rx.recv_timeout(RETRY_EVERY) {
-            Ok(j) => j,
+            Ok(message) => message,
             Err(RecvTimeoutError::Timeout) => {
                 // Idle: give failed stores their chance to take writes again.
                 failed.retain(|s| s.upgrade().is_some_and(|s| s.recover().is_err()));
@@ -118,18 +144,27 @@ fn run(rx: Receiver<Job>, queued: Arc<AtomicUsize>) {
             }
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_ROUND {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
+        let (mut jobs, mut between) = (Vec::new(), Vec::new());
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Commit(j) => jobs.push(j),
+                Message::Between(work) => between.push(work),
+            }
+            if jobs.len() < MAX_ROUND {
+                next = rx.try_recv().ok();
             }
         }
         queued.fetch_sub(jobs.len(), Ordering::Relaxed);
-        for store in round(jobs) {
-            if !failed.iter().any(|s| s.ptr_eq(&store)) {
-                failed.push(store);
+        if !jobs.is_empty() {
+            for store in round(jobs) {
+                if !failed.iter().any(|s| s.ptr_eq(&store)) {
+                    failed.push(store);
+                }
             }
+        }
+        for work in between {
+            work();
         }
         failed.retain(|s| s.upgrade().is_some_and(|s| s.is_failed()));
     }

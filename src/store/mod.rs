@@ -14,6 +14,7 @@ mod commit;
 mod fault;
 mod jobs;
 mod recover;
+mod snapshot;
 mod trees;
 mod work;
 mod write;
@@ -21,6 +22,7 @@ mod write;
 pub use commit::Committer;
 pub use fault::{FaultKind, Faults};
 pub use jobs::{DeliveryJob, JobState, JobTally};
+pub use snapshot::{restore, Snapshot};
 pub use trees::TreeId;
 pub use work::{
     Applied, Commit, EndpointFilter, EventRecord, GroupWrite, PictureWrite, Remember, Work,

@@ -23,7 +23,7 @@ pub enum TreeId {
 }
 
 impl TreeId {
-    const ALL: [TreeId; 10] = [
+    pub const ALL: [TreeId; 10] = [
         TreeId::Meta,
         TreeId::Groups,
         TreeId::Invites,
@@ -35,6 +35,11 @@ impl TreeId {
         TreeId::Pictures,
         TreeId::Idempotency,
     ];
+
+    /// The tree of this name, if a store has one.
+    pub fn named(name: &str) -> Option<TreeId> {
+        Self::ALL.into_iter().find(|id| id.name() == name)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
