@@ -197,7 +197,7 @@ async fn a_member_adds_with_member_add_mode_and_it_becomes_a_join_request_with_a
     let ts = list[0]["timestamp"].as_u64().expect("timestamp");
     assert_eq!(
         list,
-        json!([{"requesterId": "55555555555@c.us", "addedById": BOB, "requestMethod": "non_admin_add", "timestamp": ts}])
+        json!([{"requesterId": "55555555555@c.us", "addedById": BOB, "parentGroupId": null, "requestMethod": "non_admin_add", "timestamp": ts}])
     );
 }
 
@@ -253,7 +253,7 @@ async fn join_by_invite_and_join_requests_approve_and_reject() {
     let ts = list[0]["timestamp"].as_u64().expect("timestamp");
     assert_eq!(
         list,
-        json!([{"requesterId": "55555555555@c.us", "addedById": null, "requestMethod": "invite_link", "timestamp": ts}])
+        json!([{"requesterId": "55555555555@c.us", "addedById": null, "parentGroupId": null, "requestMethod": "invite_link", "timestamp": ts}])
     );
 
     let (status, body) = gw
@@ -267,7 +267,7 @@ async fn join_by_invite_and_join_requests_approve_and_reject() {
         body,
         json!([
             {"requesterId": "55555555555@c.us", "success": true},
-            {"requesterId": "66666666666@c.us", "success": false, "error": {"code": "no_join_request", "message": "66666666666@c.us has no pending join request"}},
+            {"requesterId": "66666666666@c.us", "success": false, "error": 404},
         ])
     );
     let (status, g) = gw.get(&format!("/api/erin/groups/{id}")).await;

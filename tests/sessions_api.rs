@@ -26,23 +26,13 @@ async fn create_answers_201_with_the_session_info_of_a_working_session() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(
         keys(&body),
-        [
-            "name",
-            "status",
-            "config",
-            "me",
-            "engine",
-            "presence",
-            "timestamps",
-            "assignedWorker"
-        ]
+        ["name", "status", "config", "me", "engine", "timestamps"],
+        "no presence or assignedWorker: WAHA types them as object and string, never null"
     );
     assert_eq!(body["name"], "alpha");
     assert_eq!(body["status"], "WORKING");
     assert_eq!(body["config"], json!({"metadata": {"tenant": "acme"}}));
     assert_eq!(body["engine"], json!({"engine": "LOCAL"}));
-    assert_eq!(body["presence"], Value::Null);
-    assert_eq!(body["assignedWorker"], Value::Null);
     assert!(body["timestamps"]["activity"]
         .as_u64()
         .is_some_and(|t| t > 1_700_000_000_000));
@@ -110,7 +100,10 @@ async fn list_shows_stopped_sessions_only_with_all_true() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["status"], "STOPPED");
-    assert_eq!(body["me"], Value::Null);
+    assert!(
+        body.get("me").is_none(),
+        "a stopped session has no me: {body}"
+    );
     let names = |v: &Value| -> Vec<String> {
         v.as_array()
             .expect("array")

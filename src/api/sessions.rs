@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -28,6 +27,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(restart_session))
         .routes(routes!(logout_session))
         .routes(routes!(get_me))
+        .routes(routes!(get_capping))
+        .routes(routes!(get_timelock))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -42,21 +43,21 @@ pub struct Timestamps {
     activity: u64,
 }
 
-/// A session, as WAHA's SessionInfo.
+/// A session, as WAHA's SessionInfo. WAHA types `me` and `presence` as objects and
+/// `assignedWorker` as a string: what LOCAL has none of is left out, never sent as null.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"name": "default", "status": "WORKING", "config": {}, "me": {"id": "11111111111@c.us", "pushName": "default"}, "engine": {"engine": "LOCAL"}, "presence": null, "timestamps": {"activity": 1763769600000u64}, "assignedWorker": null}))]
+#[schema(example = json!({"name": "default", "status": "WORKING", "config": {}, "me": {"id": "11111111111@c.us", "pushName": "default"}, "engine": {"engine": "LOCAL"}, "timestamps": {"activity": 1763769600000u64}}))]
 pub struct SessionInfo {
     name: String,
     status: Status,
     config: SessionConfig,
+    /// The account; left out while the session is not WORKING.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Me)]
     me: Option<Me>,
     engine: EngineInfo,
-    #[schema(value_type = Option<Object>)]
-    presence: Option<Value>,
     timestamps: Timestamps,
-    #[schema(value_type = Option<String>)]
-    assigned_worker: Option<Value>,
 }
 
 fn info(state: &AppState, s: &Session) -> SessionInfo {
@@ -78,11 +79,9 @@ fn info_of(engine: &str, rec: &SessionRecord) -> SessionInfo {
         engine: EngineInfo {
             engine: engine.to_owned(),
         },
-        presence: None,
         timestamps: Timestamps {
             activity: rec.activity,
         },
-        assigned_worker: None,
     }
 }
 
@@ -276,4 +275,79 @@ async fn get_me(State(state): State<AppState>, name: SessionName) -> ApiResult<J
     Ok(Json(
         (rec.status == Status::Working).then(|| rec.me.clone()),
     ))
+}
+
+/// WAHA's MessageCappingData: the account's per-cycle quota of messages to new chats.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"cappingStatus": "NONE", "totalQuota": -1, "usedQuota": 0, "cycleStart": null, "cycleEnd": null, "mvStatus": null, "oteStatus": null}))]
+pub struct MessageCapping {
+    /// `NONE`, `FIRST_WARNING`, `SECOND_WARNING` or `CAPPED` (an open set, as WAHA says).
+    #[schema(example = "NONE")]
+    capping_status: &'static str,
+    /// New-chat messages allowed in the cycle; -1: no cap.
+    total_quota: i64,
+    used_quota: u64,
+    /// Unix seconds; null: no cycle.
+    #[schema(required = true)]
+    cycle_start: Option<u64>,
+    #[schema(required = true)]
+    cycle_end: Option<u64>,
+    /// Meta Verified status; null: unknown.
+    #[schema(required = true)]
+    mv_status: Option<String>,
+    /// One-time engagement status; null: unknown.
+    #[schema(required = true)]
+    ote_status: Option<String>,
+}
+
+/// LOCAL's truth: no WhatsApp behind it, so no quota and no cycle.
+const NO_CAPPING: MessageCapping = MessageCapping {
+    capping_status: "NONE",
+    total_quota: -1,
+    used_quota: 0,
+    cycle_start: None,
+    cycle_end: None,
+    mv_status: None,
+    ote_status: None,
+};
+
+/// The account's new-chat message capping (LOCAL: never capped). 422 while not WORKING.
+#[utoipa::path(get, path = "/api/sessions/{session}/capping", tag = "Sessions", params(SessionPath),
+    responses((status = 200, body = MessageCapping), Errors))]
+async fn get_capping(
+    State(state): State<AppState>,
+    name: SessionName,
+) -> ApiResult<Json<MessageCapping>> {
+    existing(&state, &name)?.require_working()?;
+    Ok(Json(NO_CAPPING))
+}
+
+/// WAHA's ReachoutTimelockData: whether WhatsApp keeps the account from messaging new contacts.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"enforcementType": "DEFAULT", "isActive": false, "timeEnforcementEnds": null}))]
+pub struct ReachoutTimelock {
+    /// WhatsApp's enforcement type (an open set); `DEFAULT`: no restriction.
+    #[schema(example = "DEFAULT")]
+    enforcement_type: &'static str,
+    is_active: bool,
+    /// Unix seconds when the enforcement ends; null: none.
+    #[schema(required = true)]
+    time_enforcement_ends: Option<u64>,
+}
+
+/// The account's reachout timelock (LOCAL: never locked). 422 while not WORKING.
+#[utoipa::path(get, path = "/api/sessions/{session}/timelock", tag = "Sessions", params(SessionPath),
+    responses((status = 200, body = ReachoutTimelock), Errors))]
+async fn get_timelock(
+    State(state): State<AppState>,
+    name: SessionName,
+) -> ApiResult<Json<ReachoutTimelock>> {
+    existing(&state, &name)?.require_working()?;
+    Ok(Json(ReachoutTimelock {
+        enforcement_type: "DEFAULT",
+        is_active: false,
+        time_enforcement_ends: None,
+    }))
 }

@@ -141,6 +141,10 @@ pub struct Settings {
     pub messages_admin_only: bool,
     pub members_can_add: bool,
     pub approval_required: bool,
+    /// Whether members (not only admins) may share the message history with new members
+    /// (WAHA 2026.9). Stores written before it existed hold none: off, WhatsApp's default.
+    #[serde(default)]
+    pub members_can_share_history: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,5 +261,13 @@ mod tests {
             assert_eq!(r.method.as_str(), method);
             assert_eq!(serde_json::to_string(&r).expect("encodes"), stored);
         }
+    }
+
+    #[test]
+    fn settings_stored_before_share_history_existed_decode_with_it_off() {
+        let stored = r#"{"info_admin_only":true,"messages_admin_only":false,"members_can_add":true,"approval_required":false}"#;
+        let s: Settings = serde_json::from_str(stored).expect("decodes");
+        assert!(s.info_admin_only && s.members_can_add);
+        assert!(!s.members_can_share_history);
     }
 }

@@ -16,7 +16,7 @@ use crate::api::path::{SessionPath, WorkingSession};
 use crate::api::{AppState, BodyErrors, Errors};
 use crate::error::{ApiError, ApiResult};
 use crate::groups::model::{Group, GroupParticipant, JoinRequest};
-use crate::groups::rules::{Op, Outcome, ParticipantResult, ResultError};
+use crate::groups::rules::{Op, Outcome, ParticipantResult};
 use crate::groups::service::NotAdmin;
 use crate::ids::InviteCode;
 
@@ -130,10 +130,14 @@ async fn join_group(
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"requesterId": "33333333333@c.us", "addedById": null, "requestMethod": "invite_link", "timestamp": 1763769600}))]
+#[schema(example = json!({"requesterId": "33333333333@c.us", "addedById": null, "parentGroupId": null, "requestMethod": "invite_link", "timestamp": 1763769600}))]
 pub struct JoinRequestInfo {
     requester_id: String,
+    #[schema(required = true)]
     added_by_id: Option<String>,
+    /// The parent community's id; a group of no community has none (WAHA requires the key).
+    #[schema(required = true)]
+    parent_group_id: Option<String>,
     request_method: String,
     timestamp: u64,
 }
@@ -143,6 +147,7 @@ impl From<&JoinRequest> for JoinRequestInfo {
         Self {
             requester_id: r.requester.to_string(),
             added_by_id: r.added_by.as_ref().map(ToString::to_string),
+            parent_group_id: None,
             request_method: r.method.as_str().to_owned(),
             timestamp: r.timestamp,
         }
@@ -163,12 +168,15 @@ async fn join_requests(
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"requesterId": "33333333333@c.us", "success": true}))]
+#[schema(example = json!({"requesterId": "33333333333@c.us", "success": false, "error": 404}))]
 pub struct RequestResult {
     requester_id: String,
     success: bool,
+    /// Left out on success; else a number, as WAHA: 404 no pending request from this id, 409
+    /// the group is full.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ResultError>,
+    #[schema(value_type = u16, example = 404)]
+    error: Option<u16>,
 }
 
 /// Each requester's result, as the change reports it.
@@ -176,7 +184,7 @@ fn request_results(o: &Outcome) -> Vec<RequestResult> {
     let result = |r: &ParticipantResult| RequestResult {
         requester_id: r.id.clone(),
         success: r.success,
-        error: r.error.clone(),
+        error: r.error.as_ref().map(|e| e.status),
     };
     o.results.iter().map(result).collect()
 }

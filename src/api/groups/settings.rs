@@ -1,5 +1,6 @@
-//! A group's security settings: who may change the info, send messages, add members, and
-//! whether new members need an admin's approval. Each one read and set on its own path.
+//! A group's security settings: who may change the info, send messages, add members, share the
+//! message history with new members, and whether new members need an admin's approval. Each
+//! one read and set on its own path.
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_messages_admin_only, set_messages_admin_only))
         .routes(routes!(get_member_add_mode, set_member_add_mode))
         .routes(routes!(get_membership_approval, set_membership_approval))
+        .routes(routes!(get_member_share_history, set_member_share_history))
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -40,6 +42,15 @@ pub struct MemberAddMode {
 #[schema(example = json!({"newMembersApprovalRequired": true}))]
 pub struct MembershipApproval {
     new_members_approval_required: bool,
+}
+
+/// WAHA's SettingsMemberShareHistoryMode: `true`, every member may share the message history
+/// with new members; `false` (the default), only admins may.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"membersCanShareHistory": true}))]
+pub struct MemberShareHistoryMode {
+    members_can_share_history: bool,
 }
 
 impl GroupAt {
@@ -155,4 +166,30 @@ async fn set_membership_approval(
 ) -> ApiResult<Answer> {
     let on = b.new_members_approval_required;
     g.set(&state, &key, Setting::ApprovalRequired, on).await
+}
+
+/// Whether every member (not only admins) may share the message history with new members.
+#[utoipa::path(get, path = "/api/{session}/groups/{id}/settings/security/member-share-history-mode", tag = "Groups", params(GroupPath),
+    responses((status = 200, body = MemberShareHistoryMode), Errors))]
+async fn get_member_share_history(
+    State(state): State<AppState>,
+    g: GroupAt,
+) -> ApiResult<Json<MemberShareHistoryMode>> {
+    let members_can_share_history = g.setting(&state, Setting::MembersCanShareHistory)?;
+    Ok(Json(MemberShareHistoryMode {
+        members_can_share_history,
+    }))
+}
+
+/// Let every member share the message history with new members (admins only). Returns `true`.
+#[utoipa::path(put, path = "/api/{session}/groups/{id}/settings/security/member-share-history-mode", tag = "Groups", params(GroupPath),
+    request_body = MemberShareHistoryMode, responses((status = 200, body = bool, content_type = "application/json", example = json!(true)), Errors, BodyErrors))]
+async fn set_member_share_history(
+    State(state): State<AppState>,
+    key: Key,
+    At(g, Json(b)): At<GroupAt, Json<MemberShareHistoryMode>>,
+) -> ApiResult<Answer> {
+    let on = b.members_can_share_history;
+    g.set(&state, &key, Setting::MembersCanShareHistory, on)
+        .await
 }

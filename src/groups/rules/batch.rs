@@ -10,6 +10,10 @@ use crate::ids::{ContactId, GroupId};
 pub struct ResultError {
     pub code: String,
     pub message: String,
+    /// The HTTP-like number WAHA's join-request results carry as their `error` (404: no such
+    /// request). Not part of the participants' `{code, message}`.
+    #[serde(skip)]
+    pub status: u16,
 }
 
 /// One per requested id, in request order.
@@ -37,6 +41,7 @@ impl ParticipantResult {
             error: Some(ResultError {
                 code: why.code().to_owned(),
                 message: why.message(id),
+                status: why.status(),
             }),
         }
     }
@@ -78,6 +83,25 @@ impl Declined {
             Declined::NoJoinRequest => "no_join_request",
             Declined::JoinRequestPending => "join_request_pending",
             Declined::Full | Declined::GroupFull { .. } => "group_full",
+        }
+    }
+
+    /// The number WAHA's join-request results give as `error`: 404 for an id the group has
+    /// no such member or request of, 403 for what no one may do, 409 for what the group's
+    /// state (already so, full) rules out.
+    pub fn status(&self) -> u16 {
+        match self {
+            Declined::NotAMember | Declined::NoJoinRequest => 404,
+            Declined::SuperadminNotRemovable
+            | Declined::SuperadminNotDemotable
+            | Declined::IsSelf
+            | Declined::LastAdmin => 403,
+            Declined::AlreadyMember
+            | Declined::AlreadyAdmin
+            | Declined::NotAnAdmin
+            | Declined::JoinRequestPending
+            | Declined::Full
+            | Declined::GroupFull { .. } => 409,
         }
     }
 

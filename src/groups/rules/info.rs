@@ -14,6 +14,8 @@ pub enum Setting {
     MessagesAdminOnly,
     MembersCanAdd,
     ApprovalRequired,
+    /// Members may share the message history with new members (not in GroupInfo, as WAHA).
+    MembersCanShareHistory,
 }
 
 impl Setting {
@@ -23,6 +25,7 @@ impl Setting {
             Setting::MessagesAdminOnly => "membersCanSendMessages",
             Setting::MembersCanAdd => "membersCanAddNewMember",
             Setting::ApprovalRequired => "newMembersApprovalRequired",
+            Setting::MembersCanShareHistory => "membersCanShareHistory",
         }
     }
     pub fn get(self, s: &Settings) -> bool {
@@ -31,6 +34,7 @@ impl Setting {
             Setting::MessagesAdminOnly => s.messages_admin_only,
             Setting::MembersCanAdd => s.members_can_add,
             Setting::ApprovalRequired => s.approval_required,
+            Setting::MembersCanShareHistory => s.members_can_share_history,
         }
     }
     fn set(self, s: &mut Settings, v: bool) {
@@ -39,9 +43,10 @@ impl Setting {
             Setting::MessagesAdminOnly => s.messages_admin_only = v,
             Setting::MembersCanAdd => s.members_can_add = v,
             Setting::ApprovalRequired => s.approval_required = v,
+            Setting::MembersCanShareHistory => s.members_can_share_history = v,
         }
     }
-    /// The value as its GroupInfo field shows it (`membersCanSendMessages` is the inverse).
+    /// The value as its field shows it (`membersCanSendMessages` is the inverse).
     fn shown(self, v: bool) -> bool {
         if self == Setting::MessagesAdminOnly {
             !v
@@ -60,7 +65,7 @@ fn require_info_right(g: &Group, by: &Actor) -> Result<(), Refusal> {
     }
 }
 
-/// The update of one GroupInfo field.
+/// The update of one field (named as GroupInfo names it, or as the setting's own body does).
 fn updated(field: &str, value: Value, operation: &'static str) -> Change {
     let mut fields = Map::new();
     fields.insert(field.to_owned(), value);

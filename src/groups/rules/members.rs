@@ -47,6 +47,7 @@ pub fn create(
             messages_admin_only: false,
             members_can_add: false,
             approval_required: false,
+            members_can_share_history: false,
         },
         invite,
         picture: None,

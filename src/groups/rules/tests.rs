@@ -239,3 +239,12 @@ fn a_declined_id_reports_the_code_and_message_of_its_rule() {
         assert_eq!((why.code(), why.message(&id).as_str()), (code, message));
     }
 }
+
+#[test]
+fn a_declined_request_carries_the_number_waha_gives_as_its_error() {
+    assert_eq!(Declined::NoJoinRequest.status(), 404);
+    assert_eq!(Declined::NotAMember.status(), 404);
+    assert_eq!(Declined::GroupFull { group: gid() }.status(), 409);
+    assert_eq!(Declined::AlreadyMember.status(), 409);
+    assert_eq!(Declined::SuperadminNotRemovable.status(), 403);
+}

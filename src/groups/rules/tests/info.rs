@@ -82,6 +82,7 @@ fn only_admins_change_settings_and_the_update_names_the_group_info_field() {
         Setting::MessagesAdminOnly,
         Setting::MembersCanAdd,
         Setting::ApprovalRequired,
+        Setting::MembersCanShareHistory,
     ] {
         let refused = refusal(&g, 10002, Op::SetSetting(s, true));
         let action = AdminAction::ChangeSettings;
@@ -102,6 +103,8 @@ fn only_admins_change_settings_and_the_update_names_the_group_info_field() {
             Setting::MessagesAdminOnly => ("membersCanSendMessages", false),
             Setting::MembersCanAdd => ("membersCanAddNewMember", true),
             Setting::ApprovalRequired => ("newMembersApprovalRequired", true),
+            // Not in GroupInfo (as WAHA): named as its own body names it.
+            Setting::MembersCanShareHistory => ("membersCanShareHistory", true),
         };
         assert_eq!((field.as_str(), shown), (want_field, &Value::Bool(want)));
     }
@@ -124,4 +127,20 @@ fn only_admins_revoke_the_invite_code() {
             operation: "revoke_invite"
         }]
     );
+}
+
+#[test]
+fn sharing_history_is_off_until_an_admin_turns_it_on() {
+    let g = group();
+    assert!(!Setting::MembersCanShareHistory.get(&g.settings));
+    let on = after(
+        &g,
+        10001,
+        Op::SetSetting(Setting::MembersCanShareHistory, true),
+    );
+    assert!(Setting::MembersCanShareHistory.get(&on.settings));
+    // Only the setting changed: the other three keep their values.
+    let mut expected = g.settings.clone();
+    expected.members_can_share_history = true;
+    assert_eq!(on.settings, expected);
 }

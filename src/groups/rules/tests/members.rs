@@ -134,7 +134,8 @@ fn add_marks_existing_members_and_adds_the_rest_in_request_order() {
         out.results[1].error,
         Some(ResultError {
             code: "already_member".into(),
-            message: "10002@c.us is already a member".into()
+            message: "10002@c.us is already a member".into(),
+            status: 409
         })
     );
     let g = out.group.expect("group");
