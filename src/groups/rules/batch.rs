@@ -63,6 +63,8 @@ pub enum Declined {
     GroupFull {
         group: GroupId,
     },
+    /// An add of a lid that names no account known here (see `groups::lids`).
+    LidNotFound,
 }
 
 impl Declined {
@@ -78,6 +80,7 @@ impl Declined {
             Declined::NoJoinRequest => "no_join_request",
             Declined::JoinRequestPending => "join_request_pending",
             Declined::Full | Declined::GroupFull { .. } => "group_full",
+            Declined::LidNotFound => "lid_not_found",
         }
     }
 
@@ -96,6 +99,9 @@ impl Declined {
             Declined::JoinRequestPending => format!("{id} already has a pending join request"),
             Declined::Full => format!("group is full ({MAX_PARTICIPANTS} participants)"),
             Declined::GroupFull { group } => format!("group {group} is full"),
+            Declined::LidNotFound => format!(
+                "{id} is not the lid of an account known here; add it by its phone number (@c.us)"
+            ),
         }
     }
 }
