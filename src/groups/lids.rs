@@ -1,7 +1,7 @@
 //! Linked ids (`<digits>@lid`). Every account's lid is derived from its number
 //! (`ContactId::lid`), so a lid is turned back into its number by looking among the numbers the
-//! gateway knows: the group changed, the session's account and every local session's, then the
-//! participants and requesters of the session's other groups. Nothing is kept for it: what is
+//! gateway knows: the numbers asked for with it, the group changed, the session's account and
+//! every local session's, then the participants and requesters of the session's other groups. Nothing is kept for it: what is
 //! known is in the stores and the registry, so it is the same after a restart.
 //!
 //! Ids are resolved at the edge of the write path (the service, before a rule runs), so a
@@ -111,8 +111,12 @@ impl GroupService {
         if lookup.open == 0 {
             return Ok(());
         }
+        // The numbers asked for with it first: `[X, X's lid]` names one account.
+        let asked: Vec<ContactId> = ids.iter().filter(|id| !id.is_lid()).cloned().collect();
         let accounts: Vec<ContactId> = self.registry().list().iter().map(|s| s.me_id()).collect();
-        let done = lookup.offer(group.into_iter().flat_map(numbers_in)) || lookup.offer(&accounts);
+        let done = lookup.offer(&asked)
+            || lookup.offer(group.into_iter().flat_map(numbers_in))
+            || lookup.offer(&accounts);
         if !done {
             for g in self.list(session)? {
                 if lookup.offer(numbers_in(&g)) {
