@@ -4,6 +4,7 @@ pub mod events;
 pub mod extract;
 pub mod groups;
 pub mod idempotency;
+pub mod lids;
 pub mod path;
 pub mod query;
 mod refusal;
@@ -171,6 +172,7 @@ impl Modify for Security {
     tags(
         (name = "Sessions", description = "Sessions: one account each, as WAHA"),
         (name = "Groups", description = "Groups of a session's account"),
+        (name = "Lids", description = "Linked ids (@lid) and phone numbers of the accounts a session knows"),
         (name = "Events", description = "The session's event log and webhook deliveries"),
         (name = "Server", description = "Server information"),
     ),
@@ -184,6 +186,7 @@ pub fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(server::router())
         .merge(sessions::router())
         .merge(groups::router())
+        .merge(lids::router())
         .merge(events::router())
         .merge(webhooks::router())
         .split_for_parts();

@@ -94,6 +94,24 @@ impl QueryValue for Limit {
     }
 }
 
+/// How many items of a list to skip: a non-negative integer, 0 when not given. One past
+/// `usize::MAX` skips them all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offset(pub usize);
+
+impl QueryValue for Offset {
+    fn parse(text: &str) -> Option<Self> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // Only overflow is left to fail.
+        Some(Self(text.parse().unwrap_or(usize::MAX)))
+    }
+    fn refusal(name: &str, text: &str) -> String {
+        format!("{name}: expected a non-negative integer, got {text:?}")
+    }
+}
+
 /// `true` (or empty, as in `?all`) or `false`.
 impl QueryValue for bool {
     fn parse(text: &str) -> Option<Self> {
@@ -163,6 +181,21 @@ mod tests {
             assert_eq!(
                 refusal::<Limit>("limit", bad),
                 format!("limit: expected an integer from 1 to 1000, got {bad:?}")
+            );
+        }
+    }
+
+    #[test]
+    fn an_offset_is_any_whole_number() {
+        assert_eq!(Offset::parse("0"), Some(Offset(0)));
+        assert_eq!(
+            Offset::parse("99999999999999999999999"),
+            Some(Offset(usize::MAX))
+        );
+        for bad in ["-1", "", "+1", "one"] {
+            assert_eq!(
+                refusal::<Offset>("offset", bad),
+                format!("offset: expected a non-negative integer, got {bad:?}")
             );
         }
     }

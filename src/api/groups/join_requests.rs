@@ -135,6 +135,7 @@ pub struct JoinRequestInfo {
     requester_id: String,
     /// The requester's phone-number id; left out for one known only by its lid.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     requester_pn: Option<String>,
     added_by_id: Option<String>,
     request_method: String,

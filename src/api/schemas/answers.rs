@@ -53,6 +53,7 @@ struct GroupParticipantDoc {
     id: String,
     /// The phone-number id (`@c.us`); left out for a member known only by its lid.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pn: Option<String>,
     role: Role,
 }
