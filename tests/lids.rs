@@ -120,6 +120,7 @@ async fn bad_lids_numbers_and_pages_are_400s_naming_the_field() {
         ("/api/alpha/lids?limit=1001", "limit"),
         ("/api/alpha/lids?offset=-1", "offset"),
         ("/api/alpha/lids?offset=one", "offset"),
+        ("/api/alpha/lids?offset=9223372036854775808", "offset"),
         ("/api/bad%20name/lids", "session"),
     ];
     for (path, field) in cases {

@@ -32,7 +32,7 @@ pub struct LidsQuery {
     #[serde(default)]
     limit: Param<Limit>,
     /// How many to skip, default 0.
-    #[param(value_type = Option<u64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     #[serde(default)]
     offset: Param<Offset>,
 }

@@ -94,21 +94,24 @@ impl QueryValue for Limit {
     }
 }
 
-/// How many items of a list to skip: a non-negative integer, 0 when not given. One past
-/// `usize::MAX` skips them all.
+/// How many items of a list to skip: 0 to `i64::MAX` (an OpenAPI `int64`), 0 when not given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Offset(pub usize);
 
 impl QueryValue for Offset {
     fn parse(text: &str) -> Option<Self> {
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        // Only overflow is left to fail.
-        Some(Self(text.parse().unwrap_or(usize::MAX)))
+        let n = text.parse::<i64>().ok()?;
+        // Past `usize::MAX` (a 32-bit target) skips everything all the same.
+        Some(Self(usize::try_from(n).unwrap_or(usize::MAX)))
     }
     fn refusal(name: &str, text: &str) -> String {
-        format!("{name}: expected a non-negative integer, got {text:?}")
+        format!(
+            "{name}: expected an integer from 0 to {}, got {text:?}",
+            i64::MAX
+        )
     }
 }
 
@@ -186,16 +189,14 @@ mod tests {
     }
 
     #[test]
-    fn an_offset_is_any_whole_number() {
+    fn an_offset_is_a_non_negative_int64() {
         assert_eq!(Offset::parse("0"), Some(Offset(0)));
-        assert_eq!(
-            Offset::parse("99999999999999999999999"),
-            Some(Offset(usize::MAX))
-        );
-        for bad in ["-1", "", "+1", "one"] {
+        let max = i64::MAX.to_string();
+        assert_eq!(Offset::parse(&max), Some(Offset(i64::MAX as usize)));
+        for bad in ["-1", "", "+1", "one", "9223372036854775808"] {
             assert_eq!(
                 refusal::<Offset>("offset", bad),
-                format!("offset: expected a non-negative integer, got {bad:?}")
+                format!("offset: expected an integer from 0 to {max}, got {bad:?}")
             );
         }
     }
