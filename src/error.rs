@@ -23,6 +23,8 @@ pub enum ErrorCode {
     InviteNotFound,
     PictureNotFound,
     DeliveryNotFound,
+    /// A lid that names no account the session (or the gateway, for a participant) knows.
+    LidNotFound,
     MethodNotAllowed,
     AlreadyMember,
     GroupFull,
@@ -60,6 +62,7 @@ impl ErrorCode {
             Self::InviteNotFound => "invite_not_found",
             Self::PictureNotFound => "picture_not_found",
             Self::DeliveryNotFound => "delivery_not_found",
+            Self::LidNotFound => "lid_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::AlreadyMember => "already_member",
             Self::GroupFull => "group_full",

@@ -113,6 +113,29 @@ impl ContactId {
         )))
     }
 
+    /// Whether this is a linked id (`<digits>@lid`) rather than a phone-number id.
+    pub fn is_lid(&self) -> bool {
+        self.0.ends_with("@lid")
+    }
+
+    /// The phone-number id itself, or `None` for a linked id.
+    pub fn pn(&self) -> Option<&str> {
+        (!self.is_lid()).then_some(self.0.as_str())
+    }
+
+    /// The account's linked id: 15 digits from a hash of its number, then `@lid`. A pure function
+    /// of the number, so the same account has the same lid on every gateway and after every
+    /// restart; `None` for an id that is a lid already (its number is not in it).
+    pub fn lid(&self) -> Option<ContactId> {
+        use sha2::{Digest, Sha256};
+        let digits = self.0.strip_suffix("@c.us")?;
+        let h = Sha256::digest(format!("wagate-lid:{digits}").as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h[..8]);
+        let n = 100_000_000_000_000 + u64::from_be_bytes(b) % 900_000_000_000_000;
+        Some(Self(format!("{n}@lid")))
+    }
+
     /// The stable account id of a session that configured none: an 11-digit number from its name.
     pub fn derived_from(name: &SessionName) -> Self {
         use sha2::{Digest, Sha256};
@@ -217,6 +240,28 @@ mod tests {
         assert_eq!(a.as_str().len(), 11 + "@c.us".len());
         assert!(ContactId::parse(a.as_str()).is_ok());
     }
+
+    #[test]
+    fn a_lid_is_15_digits_derived_from_the_number_alone() {
+        let pn = ContactId::parse("11111111111@c.us").unwrap();
+        let lid = pn.lid().expect("a number has a lid");
+        assert!(lid.is_lid() && !pn.is_lid());
+        assert_eq!(lid.as_str().len(), 15 + "@lid".len());
+        assert_eq!(ContactId::parse(lid.as_str()), Ok(lid.clone()));
+        // Pinned: every gateway, every version, derives the same lid for the same number.
+        assert_eq!(lid.as_str(), KNOWN_LID);
+        let same = ContactId::parse("11111111111@s.whatsapp.net").unwrap();
+        assert_eq!(same.lid(), Some(lid.clone()));
+        assert_ne!(
+            ContactId::parse("11111111112@c.us").unwrap().lid(),
+            Some(lid.clone())
+        );
+        assert_eq!(lid.lid(), None, "a lid has no lid of its own");
+        assert_eq!(lid.pn(), None);
+        assert_eq!(pn.pn(), Some("11111111111@c.us"));
+    }
+
+    const KNOWN_LID: &str = "540718988944767@lid";
 
     #[test]
     fn group_ids_and_invite_codes_round_trip() {

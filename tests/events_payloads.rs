@@ -253,7 +253,7 @@ async fn add_remove_promote_and_demote_send_the_contract_payloads() {
         json!({"chatId": gid, "author": ME, "type": "add", "recipientIds": [BOB], "group": group})
     );
     let v2 = |ty: &str, id: &str, role: &str, op: &str| {
-        json!({"type": ty, "group": {"id": gid}, "participants": [{"id": id, "role": role}],
+        json!({"type": ty, "group": {"id": gid}, "participants": [{"id": id, "pn": id, "role": role}],
                "by": ME, "_data": data(ME, op)})
     };
     assert_eq!(
@@ -356,12 +356,12 @@ async fn a_member_sees_the_last_admin_leave_and_its_successor_promoted() {
     assert_eq!(v1(&ev[0])["type"], "leave");
     assert_eq!(
         payload(&ev[1]),
-        json!({"type": "leave", "group": {"id": gid}, "participants": [{"id": ME, "role": "left"}],
+        json!({"type": "leave", "group": {"id": gid}, "participants": [{"id": ME, "pn": ME, "role": "left"}],
                "by": ME, "_data": data(ME, "leave")})
     );
     assert_eq!(
         payload(&ev[2]),
-        json!({"type": "promote", "group": {"id": gid}, "participants": [{"id": BOB, "role": "admin"}],
+        json!({"type": "promote", "group": {"id": gid}, "participants": [{"id": BOB, "pn": BOB, "role": "admin"}],
                "by": ME, "_data": data(ME, "leave")})
     );
 }
@@ -457,7 +457,7 @@ async fn joining_by_invite_sends_join_events_and_approval_sends_join_requests() 
     );
     assert_eq!(
         payload(&ev[1]),
-        json!({"type": "join", "group": {"id": gid}, "participants": [{"id": BOB, "role": "participant"}],
+        json!({"type": "join", "group": {"id": gid}, "participants": [{"id": BOB, "pn": BOB, "role": "participant"}],
                "by": BOB, "_data": data(BOB, "invite")})
     );
     let bob = group_events(&gw, "bob").await;
@@ -481,6 +481,7 @@ async fn joining_by_invite_sends_join_events_and_approval_sends_join_requests() 
         [
             "action",
             "requesterId",
+            "requesterPn",
             "requestMethod",
             "timestamp",
             "group",
@@ -489,7 +490,7 @@ async fn joining_by_invite_sends_join_events_and_approval_sends_join_requests() 
     );
     assert_eq!(
         payload(&ev[0]),
-        json!({"action": "created", "requesterId": CAROL, "requestMethod": "invite_link",
+        json!({"action": "created", "requesterId": CAROL, "requesterPn": CAROL, "requestMethod": "invite_link",
                "group": {"id": gid}, "_data": data(CAROL, "invite")})
     );
     assert!(
@@ -533,7 +534,7 @@ async fn joining_by_invite_sends_join_events_and_approval_sends_join_requests() 
     assert_eq!(names(&ev), ["group.v2.participants.join-request"]);
     assert_eq!(
         payload(&ev[0]),
-        json!({"action": "rejected", "requesterId": CAROL, "requestMethod": "invite_link",
+        json!({"action": "rejected", "requesterId": CAROL, "requesterPn": CAROL, "requestMethod": "invite_link",
                "group": {"id": gid}, "_data": data(ME, "reject")})
     );
 }

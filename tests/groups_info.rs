@@ -46,9 +46,9 @@ async fn create_answers_201_with_the_exact_group_info() {
             "newMembersApprovalRequired": false, "infoAdminOnly": false,
             "owner": ME, "creation": creation, "size": 3,
             "participants": [
-                {"id": ME, "role": "superadmin"},
-                {"id": BOB, "role": "participant"},
-                {"id": "4433333333333@c.us", "role": "participant"},
+                {"id": ME, "pn": ME, "role": "superadmin"},
+                {"id": BOB, "pn": BOB, "role": "participant"},
+                {"id": "4433333333333@c.us", "pn": "4433333333333@c.us", "role": "participant"},
             ]
         })
     );
@@ -288,7 +288,7 @@ async fn invite_code_is_read_by_admins_and_revoke_makes_the_old_one_stop_working
     assert_eq!(
         info,
         json!({"id": id, "subject": "Team", "description": "", "size": 2,
-               "participants": [{"id": ME, "role": "superadmin"}, {"id": BOB, "role": "participant"}]})
+               "participants": [{"id": ME, "pn": ME, "role": "superadmin"}, {"id": BOB, "pn": BOB, "role": "participant"}]})
     );
     let (status, new) = gw
         .post(

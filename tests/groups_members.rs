@@ -197,7 +197,7 @@ async fn a_member_adds_with_member_add_mode_and_it_becomes_a_join_request_with_a
     let ts = list[0]["timestamp"].as_u64().expect("timestamp");
     assert_eq!(
         list,
-        json!([{"requesterId": "55555555555@c.us", "addedById": BOB, "parentGroupId": null, "requestMethod": "non_admin_add", "timestamp": ts}])
+        json!([{"requesterId": "55555555555@c.us", "requesterPn": "55555555555@c.us", "addedById": BOB, "parentGroupId": null, "requestMethod": "non_admin_add", "timestamp": ts}])
     );
 }
 
@@ -253,7 +253,7 @@ async fn join_by_invite_and_join_requests_approve_and_reject() {
     let ts = list[0]["timestamp"].as_u64().expect("timestamp");
     assert_eq!(
         list,
-        json!([{"requesterId": "55555555555@c.us", "addedById": null, "parentGroupId": null, "requestMethod": "invite_link", "timestamp": ts}])
+        json!([{"requesterId": "55555555555@c.us", "requesterPn": "55555555555@c.us", "addedById": null, "parentGroupId": null, "requestMethod": "invite_link", "timestamp": ts}])
     );
 
     let (status, body) = gw
@@ -274,7 +274,7 @@ async fn join_by_invite_and_join_requests_approve_and_reject() {
     assert_eq!(status, StatusCode::OK, "approved: erin is a member");
     assert_eq!(
         g["participants"][4],
-        json!({"id": "55555555555@c.us", "role": "participant"})
+        json!({"id": "55555555555@c.us", "pn": "55555555555@c.us", "role": "participant"})
     );
 
     // erin leaves and asks again; this time she is rejected.
@@ -315,7 +315,7 @@ async fn leave_of_the_last_admin_makes_the_longest_standing_participant_admin() 
     let (_, list) = gw.get(&format!("/api/bob/groups/{id}/participants")).await;
     assert_eq!(
         list,
-        json!([{"id": BOB, "role": "admin"}, {"id": CAROL, "role": "participant"}])
+        json!([{"id": BOB, "pn": BOB, "role": "admin"}, {"id": CAROL, "pn": CAROL, "role": "participant"}])
     );
     let (_, g) = gw.get(&format!("/api/bob/groups/{id}")).await;
     assert!(

@@ -189,9 +189,9 @@ async fn participants_and_participants_v2_show_the_same_roles() {
     )
     .await;
     let want = json!([
-        {"id": ME, "role": "superadmin"},
-        {"id": BOB, "role": "participant"},
-        {"id": CAROL, "role": "admin"},
+        {"id": ME, "pn": ME, "role": "superadmin"},
+        {"id": BOB, "pn": BOB, "role": "participant"},
+        {"id": CAROL, "pn": CAROL, "role": "admin"},
     ]);
     for suffix in ["participants", "participants/v2"] {
         let (status, body) = gw.get(&format!("/api/alpha/groups/{id}/{suffix}")).await;
@@ -262,9 +262,9 @@ async fn add_remove_promote_demote_answer_one_result_per_id_in_request_order() {
     assert_eq!(
         list,
         json!([
-            {"id": ME, "role": "superadmin"},
-            {"id": BOB, "role": "participant"},
-            {"id": "44444444444@c.us", "role": "participant"},
+            {"id": ME, "pn": ME, "role": "superadmin"},
+            {"id": BOB, "pn": BOB, "role": "participant"},
+            {"id": "44444444444@c.us", "pn": "44444444444@c.us", "role": "participant"},
         ])
     );
     for op in [

@@ -49,7 +49,7 @@ async fn three_sessions_share_a_group_through_the_api_and_keep_it_after_a_restar
         assert_eq!(last["type"], "join", "{member}");
         assert_eq!(
             last["participants"],
-            json!([{"id": C, "role": "participant"}])
+            json!([{"id": C, "pn": C, "role": "participant"}])
         );
         assert_eq!(last["by"], C);
         let joins = payloads(&gw, member, "group.join").await;
@@ -143,10 +143,13 @@ async fn assert_scenario_end(gw: &common::Gateway, gid: &str) {
         assert_eq!(parts[1]["type"], "promote");
         assert_eq!(
             parts[1]["participants"],
-            json!([{"id": B, "role": "admin"}])
+            json!([{"id": B, "pn": B, "role": "admin"}])
         );
         assert_eq!(parts[2]["type"], "leave");
-        assert_eq!(parts[2]["participants"], json!([{"id": C, "role": "left"}]));
+        assert_eq!(
+            parts[2]["participants"],
+            json!([{"id": C, "pn": C, "role": "left"}])
+        );
     }
     assert_eq!(
         gw.event_names("c").await,
@@ -366,11 +369,14 @@ async fn when_the_last_admin_leaves_the_longest_standing_participant_becomes_adm
         let parts = payloads(&gw, member, "group.v2.participants").await;
         assert_eq!(parts.len(), 2, "{member}");
         assert_eq!(parts[0]["type"], "leave");
-        assert_eq!(parts[0]["participants"], json!([{"id": A, "role": "left"}]));
+        assert_eq!(
+            parts[0]["participants"],
+            json!([{"id": A, "pn": A, "role": "left"}])
+        );
         assert_eq!(parts[1]["type"], "promote");
         assert_eq!(
             parts[1]["participants"],
-            json!([{"id": B, "role": "admin"}])
+            json!([{"id": B, "pn": B, "role": "admin"}])
         );
     }
     // The heir acts as an admin at once.

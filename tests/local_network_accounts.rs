@@ -121,5 +121,8 @@ async fn deleting_a_member_session_leaves_its_account_a_plain_participant_and_th
     assert_eq!(s, StatusCode::OK);
     assert_eq!(res[0]["success"], true, "{res}");
     let parts = payloads(&gw, "c", "group.v2.participants").await;
-    assert_eq!(parts[0]["participants"], json!([{"id": B, "role": "left"}]));
+    assert_eq!(
+        parts[0]["participants"],
+        json!([{"id": B, "pn": B, "role": "left"}])
+    );
 }

@@ -202,7 +202,7 @@ async fn a_change_interrupted_before_its_fan_out_reaches_every_member_after_a_re
     assert_eq!(joined["payload"]["type"], "join");
     assert_eq!(
         joined["payload"]["participants"],
-        json!([{"id": C, "role": "participant"}])
+        json!([{"id": C, "pn": C, "role": "participant"}])
     );
     assert_eq!(joined["session"], "b");
 

@@ -197,6 +197,7 @@ async fn a_join_request_names_no_parent_group_as_null() {
         keys(first),
         [
             "requesterId",
+            "requesterPn",
             "addedById",
             "parentGroupId",
             "requestMethod",

@@ -6,6 +6,7 @@ pub mod events;
 pub mod extract;
 pub mod groups;
 pub mod idempotency;
+pub mod lids;
 pub mod metrics;
 pub mod path;
 pub mod query;
@@ -178,6 +179,7 @@ impl Modify for Security {
     tags(
         (name = "Sessions", description = "Sessions: one account each, as WAHA"),
         (name = "Groups", description = "Groups of a session's account"),
+        (name = "Lids", description = "Linked ids (@lid) and phone numbers of the accounts a session knows"),
         (name = "Events", description = "The session's event log and webhook deliveries"),
         (name = "Server", description = "Server information"),
     ),
@@ -192,6 +194,7 @@ pub fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(backup::router())
         .merge(sessions::router())
         .merge(groups::router())
+        .merge(lids::router())
         .merge(events::router())
         .merge(webhooks::router())
         .split_for_parts();

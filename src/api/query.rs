@@ -94,6 +94,27 @@ impl QueryValue for Limit {
     }
 }
 
+/// How many items of a list to skip: 0 to `i64::MAX` (an OpenAPI `int64`), 0 when not given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offset(pub usize);
+
+impl QueryValue for Offset {
+    fn parse(text: &str) -> Option<Self> {
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n = text.parse::<i64>().ok()?;
+        // Past `usize::MAX` (a 32-bit target) skips everything all the same.
+        Some(Self(usize::try_from(n).unwrap_or(usize::MAX)))
+    }
+    fn refusal(name: &str, text: &str) -> String {
+        format!(
+            "{name}: expected an integer from 0 to {}, got {text:?}",
+            i64::MAX
+        )
+    }
+}
+
 /// `true` (or empty, as in `?all`) or `false`.
 impl QueryValue for bool {
     fn parse(text: &str) -> Option<Self> {
@@ -163,6 +184,19 @@ mod tests {
             assert_eq!(
                 refusal::<Limit>("limit", bad),
                 format!("limit: expected an integer from 1 to 1000, got {bad:?}")
+            );
+        }
+    }
+
+    #[test]
+    fn an_offset_is_a_non_negative_int64() {
+        assert_eq!(Offset::parse("0"), Some(Offset(0)));
+        let max = i64::MAX.to_string();
+        assert_eq!(Offset::parse(&max), Some(Offset(i64::MAX as usize)));
+        for bad in ["-1", "", "+1", "one", "9223372036854775808"] {
+            assert_eq!(
+                refusal::<Offset>("offset", bad),
+                format!("offset: expected an integer from 0 to {max}, got {bad:?}")
             );
         }
     }

@@ -23,6 +23,7 @@ impl From<Refusal> for ApiError {
                 ApiError::not_found(ErrorCode::GroupNotFound, message)
             }
             Refusal::InviteNotFound => ApiError::not_found(ErrorCode::InviteNotFound, message),
+            Refusal::LidNotFound { .. } => ApiError::not_found(ErrorCode::LidNotFound, message),
             Refusal::AlreadyMember { .. } => ApiError::conflict(ErrorCode::AlreadyMember, message),
             Refusal::GroupFull { .. } => ApiError::conflict(ErrorCode::GroupFull, message),
             Refusal::JoinRequestPending { .. } => {
@@ -104,6 +105,14 @@ mod tests {
         let message = "invite code not found or revoked";
         let want = error(404, "Not Found", "invite_not_found", message);
         assert_eq!(body(Refusal::InviteNotFound), want);
+    }
+
+    #[test]
+    fn a_new_groups_participant_given_by_an_unknown_lid_is_a_404_naming_the_field() {
+        let id = ContactId::parse("123456789012345@lid").expect("lid");
+        let message = "participants: 123456789012345@lid is not the lid of an account known here; give its phone number (@c.us)";
+        let want = error(404, "Not Found", "lid_not_found", message);
+        assert_eq!(body(Refusal::LidNotFound { id }), want);
     }
 
     #[test]

@@ -194,8 +194,9 @@ impl GroupChange<'_> {
                 method,
             } if self.admin_after(recipient) => vec![(
                 "group.v2.participants.join-request",
-                json!({"action": action, "requesterId": requester.as_str(), "requestMethod": method,
-                       "timestamp": self.now_s, "group": {"id": self.group_id()}, "_data": self.data()}),
+                without_nulls(json!({"action": action, "requesterId": requester.as_str(),
+                       "requesterPn": requester.pn(), "requestMethod": method, "timestamp": self.now_s,
+                       "group": {"id": self.group_id()}, "_data": self.data()})),
             )],
             _ => Vec::new(),
         }
@@ -261,11 +262,20 @@ impl GroupChange<'_> {
     fn v2_participants(&self, ty: &str, ids: &[ContactId], role: &str) -> Value {
         let participants: Vec<Value> = ids
             .iter()
-            .map(|id| json!({"id": id.as_str(), "role": role}))
+            .map(|id| without_nulls(json!({"id": id.as_str(), "pn": id.pn(), "role": role})))
             .collect();
         json!({"type": ty, "timestamp": self.now_s, "group": {"id": self.group_id()},
                "participants": participants, "by": self.actor.as_str(), "_data": self.data()})
     }
+}
+
+/// `v` without its null keys, in order: a string WAHA would send or leave out (`pn` of an
+/// account known only by its lid) is never null.
+fn without_nulls(mut v: Value) -> Value {
+    if let Value::Object(map) = &mut v {
+        map.retain(|_, value| !value.is_null());
+    }
+    v
 }
 
 /// A kind as its event's `type` shows it.

@@ -1,6 +1,7 @@
 //! Groups: the model, the pure rules, and the service that is the one write path.
 
 pub mod fanout;
+pub mod lids;
 pub mod model;
 pub mod picture;
 pub mod refusal;

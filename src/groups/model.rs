@@ -191,6 +191,9 @@ impl Group {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupParticipant {
     pub id: String,
+    /// The phone-number id; left out for a member known only by its lid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pn: Option<String>,
     pub role: Role,
 }
 
@@ -222,6 +225,7 @@ impl Group {
             .iter()
             .map(|m| GroupParticipant {
                 id: m.id.to_string(),
+                pn: m.id.pn().map(str::to_owned),
                 role: m.role,
             })
             .collect()

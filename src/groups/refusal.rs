@@ -38,6 +38,11 @@ pub enum Refusal {
     /// A join by invite of a group that holds `MAX_PARTICIPANTS`.
     #[error("group {group} is full")]
     GroupFull { group: GroupId },
+    /// A new group's participant given by a lid that names no account known here.
+    #[error(
+        "participants: {id} is not the lid of an account known here; give its phone number (@c.us)"
+    )]
+    LidNotFound { id: ContactId },
     /// A join by invite of an account whose request to join is still pending.
     #[error("{actor} already asked to join {group}")]
     JoinRequestPending { actor: ContactId, group: GroupId },

@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::fanout::{CatchingUp, Fanout};
+use super::lids;
 use super::model::{Group, NewPicture, PictureBytes};
 use super::picture;
 use super::refusal::Refusal;
@@ -244,7 +245,7 @@ impl GroupService {
         self: &Arc<Self>,
         session: &Arc<Session>,
         subject: String,
-        others: Vec<ContactId>,
+        mut others: Vec<ContactId>,
         render: Render<Group>,
     ) -> ApiResult<Reply> {
         let _gate = session.gate.read().await;
@@ -257,6 +258,7 @@ impl GroupService {
         };
         let _guard = self.lock_group(&id).await;
         let _accounts = self.registry.accounts.read().await;
+        self.resolve(session, None, &mut others)?;
         let now = now_ms();
         let actor = Actor {
             id: session.me_id(),
@@ -323,6 +325,8 @@ impl GroupService {
             }
             _ => self.load(session, id)?,
         };
+        // A member given by its lid is the member with its number (`lids`).
+        let (op, asked) = self.resolve_op(session, &before, op)?;
         let now = now_ms();
         let actor = Actor {
             id: session.me_id(),
@@ -335,6 +339,7 @@ impl GroupService {
         };
         let mut outcome =
             rules::apply(&before, &actor, op).map_err(|r| r.in_session(&session.name))?;
+        lids::echo(&mut outcome.results, &asked);
         let mut reply = render(&outcome);
         if outcome.changes.is_empty() {
             // Nothing to commit: the caller keeps the answer on its own.

@@ -311,9 +311,15 @@ impl SessionConfig {
                         "config.local.me.pushName: at most 100 characters",
                     ));
                 }
-                ContactId::parse(&me.id)
-                    .map(Some)
-                    .map_err(|e| ApiError::bad_request(format!("config.local.me.id: {}", e.0)))
+                let id = ContactId::parse(&me.id)
+                    .map_err(|e| ApiError::bad_request(format!("config.local.me.id: {}", e.0)))?;
+                if id.is_lid() {
+                    // The lid is derived from the number, never the other way round.
+                    return Err(ApiError::bad_request(format!(
+                        "config.local.me.id: {id} is a lid; give the account's phone number (<digits>@c.us), its lid is derived from it"
+                    )));
+                }
+                Ok(Some(id))
             }
         }
     }

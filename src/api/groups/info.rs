@@ -229,7 +229,7 @@ async fn list_groups(
 
 #[derive(Serialize, ToSchema)]
 pub struct Count {
-    count: usize,
+    pub count: usize,
 }
 
 /// How many groups the session's account is in.

@@ -58,7 +58,7 @@ impl Input for Preview {
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"id": "120363000000000001@g.us", "subject": "Team", "description": "", "size": 2, "participants": [{"id": "11111111111@c.us", "role": "superadmin"}]}))]
+#[schema(example = json!({"id": "120363000000000001@g.us", "subject": "Team", "description": "", "size": 2, "participants": [{"id": "11111111111@c.us", "pn": "11111111111@c.us", "role": "superadmin"}]}))]
 pub struct JoinInfo {
     id: String,
     subject: String,
@@ -130,9 +130,13 @@ async fn join_group(
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"requesterId": "33333333333@c.us", "addedById": null, "parentGroupId": null, "requestMethod": "invite_link", "timestamp": 1763769600}))]
+#[schema(example = json!({"requesterId": "33333333333@c.us", "requesterPn": "33333333333@c.us", "addedById": null, "parentGroupId": null, "requestMethod": "invite_link", "timestamp": 1763769600}))]
 pub struct JoinRequestInfo {
     requester_id: String,
+    /// The requester's phone-number id; left out for one known only by its lid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    requester_pn: Option<String>,
     #[schema(required = true)]
     added_by_id: Option<String>,
     /// The parent community's id; a group of no community has none (WAHA requires the key).
@@ -146,6 +150,7 @@ impl From<&JoinRequest> for JoinRequestInfo {
     fn from(r: &JoinRequest) -> Self {
         Self {
             requester_id: r.requester.to_string(),
+            requester_pn: r.requester.pn().map(str::to_owned),
             added_by_id: r.added_by.as_ref().map(ToString::to_string),
             parent_group_id: None,
             request_method: r.method.as_str().to_owned(),

@@ -8,6 +8,8 @@ mod participants;
 mod picture;
 mod settings;
 
+pub use info::Count;
+
 use std::sync::Arc;
 
 use axum::http::StatusCode;

@@ -47,9 +47,14 @@ enum RoleDoc {
 
 /// A participant as the API shows it.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"id": "11111111111@c.us", "role": "superadmin"}))]
+#[schema(example = json!({"id": "11111111111@c.us", "pn": "11111111111@c.us", "role": "superadmin"}))]
 struct GroupParticipantDoc {
+    /// The member's id as the group keeps it: its phone-number id (`@c.us`).
     id: String,
+    /// The phone-number id (`@c.us`); left out for a member known only by its lid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pn: Option<String>,
     role: Role,
 }
 
@@ -62,7 +67,7 @@ struct GroupParticipantDoc {
     "membersCanAddNewMember": false, "membersCanSendMessages": true,
     "newMembersApprovalRequired": false, "infoAdminOnly": false,
     "owner": "11111111111@c.us", "creation": 1763769600, "size": 2,
-    "participants": [{"id": "11111111111@c.us", "role": "superadmin"}, {"id": "22222222222@c.us", "role": "participant"}]
+    "participants": [{"id": "11111111111@c.us", "pn": "11111111111@c.us", "role": "superadmin"}, {"id": "22222222222@c.us", "pn": "22222222222@c.us", "role": "participant"}]
 }))]
 struct GroupInfoDoc {
     id: String,

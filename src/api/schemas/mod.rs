@@ -2,6 +2,7 @@
 //! type gets the schema of a documentation mirror under its own name.
 
 mod answers;
+mod lids;
 mod sessions;
 
 pub use sessions::EventName;

@@ -68,6 +68,8 @@ pub enum Declined {
     GroupFull {
         group: GroupId,
     },
+    /// An add of a lid that names no account known here (see `groups::lids`).
+    LidNotFound,
 }
 
 impl Declined {
@@ -83,6 +85,7 @@ impl Declined {
             Declined::NoJoinRequest => "no_join_request",
             Declined::JoinRequestPending => "join_request_pending",
             Declined::Full | Declined::GroupFull { .. } => "group_full",
+            Declined::LidNotFound => "lid_not_found",
         }
     }
 
@@ -91,7 +94,7 @@ impl Declined {
     /// state (already so, full) rules out.
     pub fn status(&self) -> u16 {
         match self {
-            Declined::NotAMember | Declined::NoJoinRequest => 404,
+            Declined::NotAMember | Declined::NoJoinRequest | Declined::LidNotFound => 404,
             Declined::SuperadminNotRemovable
             | Declined::SuperadminNotDemotable
             | Declined::IsSelf
@@ -120,6 +123,9 @@ impl Declined {
             Declined::JoinRequestPending => format!("{id} already has a pending join request"),
             Declined::Full => format!("group is full ({MAX_PARTICIPANTS} participants)"),
             Declined::GroupFull { group } => format!("group {group} is full"),
+            Declined::LidNotFound => format!(
+                "{id} is not the lid of an account known here; add it by its phone number (@c.us)"
+            ),
         }
     }
 }

@@ -17,6 +17,11 @@ pub fn create(
     subject: String,
     others: &[ContactId],
 ) -> Result<(Group, Vec<Change>), Refusal> {
+    // Ids reach the rules with every lid the service could resolve replaced by its number: a
+    // lid left names no account known here, and a group keeps numbers.
+    if let Some(id) = others.iter().find(|id| id.is_lid()) {
+        return Err(Refusal::LidNotFound { id: id.clone() });
+    }
     let mut participants = vec![Member {
         id: by.id.clone(),
         role: Role::Superadmin,
@@ -95,6 +100,9 @@ pub fn add(group: &Group, by: &Actor, ids: &[ContactId]) -> Result<Outcome, Refu
     let (added, results) = each(ids, |id| {
         if g.is_member(id) {
             Err(Declined::AlreadyMember)
+        } else if id.is_lid() {
+            // Unresolved by the service (see `create`): never stored as a second member.
+            Err(Declined::LidNotFound)
         } else if as_request {
             if has_request(&g, id) {
                 return Err(Declined::JoinRequestPending);

@@ -262,3 +262,28 @@ fn delete_removes_everyone_then_the_actor_and_leaves_no_group() {
         ]
     );
 }
+
+#[test]
+fn a_lid_that_reaches_an_add_unresolved_is_declined_and_never_becomes_a_member() {
+    let g = group();
+    let unknown = ContactId::parse("123456789012345@lid").expect("lid");
+    let out = ok(&g, 10001, Op::Add(vec![unknown.clone(), c(10005)]));
+    assert_eq!(codes(&out), vec![Some("lid_not_found"), None]);
+    assert_eq!(out.results[0].id, "123456789012345@lid");
+    let g = out.group.expect("group");
+    assert!(!g.is_member(&unknown));
+    assert_eq!(g.participants.len(), 5, "only the number was added");
+}
+
+#[test]
+fn a_group_is_not_created_with_an_unresolved_lid() {
+    let unknown = ContactId::parse("123456789012345@lid").expect("lid");
+    let refused = create(
+        gid(),
+        code('A'),
+        &by(10001, NOW),
+        "T".into(),
+        &[c(10002), unknown.clone()],
+    );
+    assert_eq!(refused.err(), Some(Refusal::LidNotFound { id: unknown }));
+}
