@@ -205,7 +205,18 @@ pub fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The OpenAPI document as served (and committed as `openapi/openapi.json`).
 pub fn openapi_json() -> String {
     let (_, doc) = api_parts();
-    doc.to_pretty_json().unwrap_or_default()
+    spec_json(&doc)
+}
+
+/// `doc` with what utoipa cannot say: the `webhooks` section.
+fn spec_value(doc: &utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut value = serde_json::to_value(doc).unwrap_or_default();
+    schemas::webhooks::document(&mut value);
+    value
+}
+
+fn spec_json(doc: &utoipa::openapi::OpenApi) -> String {
+    serde_json::to_string_pretty(&spec_value(doc)).unwrap_or_default()
 }
 
 /// The whole app: API, Swagger UI, auth, limits, error shape for everything.
@@ -213,7 +224,7 @@ pub fn app(state: AppState) -> Router {
     // Installed before the first request, so that nothing recorded before a scrape is lost.
     let _ = crate::metrics::handle();
     let (api, doc) = api_parts();
-    let spec = doc.to_pretty_json().unwrap_or_default();
+    let spec = spec_json(&doc);
     let api = api
         // Only where a route and method matched: a 404 or 405 stays what it is, key or not.
         .route_layer(middleware::from_fn_with_state(
@@ -245,7 +256,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", metrics_route)
         .with_state(state.clone());
     Router::new()
-        .merge(SwaggerUi::new("/swagger").url("/-json", doc))
+        .merge(SwaggerUi::new("/swagger").external_url_unchecked("/-json", spec_value(&doc)))
         .merge(metrics)
         .route("/", get(|| async { Redirect::temporary("/swagger/") }))
         .route("/openapi.json", spec_route)

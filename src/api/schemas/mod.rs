@@ -4,6 +4,8 @@
 mod answers;
 mod lids;
 mod sessions;
+mod webhook_examples;
+pub mod webhooks;
 
 pub use sessions::EventName;
 
