@@ -3,7 +3,8 @@
 Opens `/` of a running gateway (GW, KEY from the environment), sees the Sessions and Groups tags,
 enters the API key through the Authorize dialog, runs "Try it out" + "Execute" on
 GET /api/sessions, and expects a 200 on the page; then sees the Idempotency-Key header among
-the parameters of POST /api/sessions. Saves target/swagger-ui.png.
+the parameters of POST /api/sessions, and every webhook of the `webhooks` section with its
+example. Saves target/swagger-ui.png.
 """
 
 import os
@@ -73,7 +74,22 @@ def main() -> int:
         wait.until(ec.presence_of_element_located((
             By.CSS_SELECTOR,
             "#operations-Sessions-create_session tr[data-param-name='Idempotency-Key'][data-param-in='header']")))
-        print(f"browser test: Swagger UI authorised and executed GET /api/sessions -> 200; POST /api/sessions offers Idempotency-Key; screenshot {SHOT}")
+        # The webhooks section (contract §8): every event is shown, with its body's schema.
+        for event in ["group_join", "group_leave", "group_v2_join", "group_v2_leave",
+                      "group_v2_participants", "group_v2_update",
+                      "group_v2_participants_join_request", "session_status"]:
+            wait.until(ec.presence_of_element_located(
+                (By.ID, f"operations-webhooks-webhook_{event}")))
+        hook = driver.find_element(By.ID, "operations-webhooks-webhook_group_v2_update")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", hook)
+        hook.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+        example = wait.until(ec.visibility_of_element_located(
+            (By.CSS_SELECTOR, "#operations-webhooks-webhook_group_v2_update .body-param__example, "
+                              "#operations-webhooks-webhook_group_v2_update .highlight-code")))
+        if "group.v2.update" not in example.text:
+            print(f"browser test: the webhook's example is not shown: {example.text[:300]}")
+            return 1
+        print(f"browser test: Swagger UI authorised and executed GET /api/sessions -> 200; POST /api/sessions offers Idempotency-Key; the 8 webhooks are shown with examples; screenshot {SHOT}")
         print("browser: 1 passed, 0 failed")
         return 0
     except Exception:
