@@ -1,7 +1,7 @@
 //! What the client is told when the group rules refuse a change: the one place a `Refusal`
 //! becomes a status and an error code. The message is the refusal's own words.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::groups::Refusal;
 
 impl From<Refusal> for ApiError {
@@ -27,6 +27,20 @@ impl From<Refusal> for ApiError {
             Refusal::GroupFull { .. } => ApiError::conflict("group_full", message),
             Refusal::JoinRequestPending { .. } => {
                 ApiError::conflict("join_request_pending", message)
+            }
+            Refusal::CommunityNotFound { .. } => {
+                ApiError::not_found(ErrorCode::CommunityNotFound, message)
+            }
+            Refusal::NotCommunityAdmin { .. } => {
+                ApiError::forbidden_as(ErrorCode::NotCommunityAdmin, message)
+            }
+            Refusal::NotGroupAdmin { .. } => ApiError::forbidden_as(ErrorCode::NotGroupAdmin, message),
+            Refusal::InOtherCommunity { .. } => {
+                ApiError::forbidden_as(ErrorCode::InOtherCommunity, message)
+            }
+            Refusal::CommunityFull => ApiError::forbidden_as(ErrorCode::CommunityFull, message),
+            Refusal::CommunityManaged { .. } => {
+                ApiError::forbidden_as(ErrorCode::CommunityManaged, message)
             }
         }
     }

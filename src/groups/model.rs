@@ -159,6 +159,38 @@ pub struct Group {
     pub join_requests: Vec<JoinRequest>,
     /// Grows by one per change; fan-out to other sessions is idempotent by it.
     pub version: u64,
+    /// The community this group is linked to. Left out of the record when none, so that
+    /// records of unlinked groups keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<GroupId>,
+    /// The community this group is the announcement group of: its participants follow the
+    /// community's, and nobody joins, leaves or is added to it on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announces: Option<GroupId>,
+    /// Set when this record is a community (a parent group): what it links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<Community>,
+}
+
+/// At most this many groups linked to one community, as WhatsApp.
+pub const MAX_LINKED_GROUPS: usize = 100;
+
+/// What a community record holds beyond a group's fields. Its participants are derived: its
+/// own members (`own`: its creator, those it was created with, its admins) and the members of
+/// every linked group, kept here per link so that no other group has to be read to know them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Community {
+    pub announcement: GroupId,
+    pub own: Vec<ContactId>,
+    pub links: Vec<Link>,
+}
+
+/// A group linked to a community, as the community keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub id: GroupId,
+    pub subject: String,
+    pub members: Vec<ContactId>,
 }
 
 impl Group {
@@ -210,6 +242,15 @@ pub struct GroupInfo {
     /// Left out with `exclude=participants`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub participants: Option<Vec<GroupParticipant>>,
+    /// The community the group is linked to (or announces for); left out when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_group_id: Option<String>,
+    /// Shown (true) only on a community.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_community: bool,
+    /// Shown (true) only on a community's announcement group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_community_announce: bool,
 }
 
 impl Group {
@@ -239,6 +280,9 @@ impl Group {
             creation: self.creation,
             size: self.participants.len(),
             participants: with_participants.then(|| self.participants_view()),
+            parent_group_id: self.parent.as_ref().or(self.announces.as_ref()).map(|p| p.to_string()),
+            is_community: self.community.is_some(),
+            is_community_announce: self.announces.is_some(),
         }
     }
 }
