@@ -1,5 +1,6 @@
 //! The HTTP surface: router, OpenAPI document, auth, error fallbacks, Swagger UI.
 
+pub mod communities;
 pub mod events;
 pub mod extract;
 pub mod groups;
@@ -171,6 +172,7 @@ impl Modify for Security {
     tags(
         (name = "Sessions", description = "Sessions: one account each, as WAHA"),
         (name = "Groups", description = "Groups of a session's account"),
+        (name = "Communities", description = "Communities: parent groups that link groups and own an announcement group"),
         (name = "Events", description = "The session's event log and webhook deliveries"),
         (name = "Server", description = "Server information"),
     ),
@@ -184,6 +186,7 @@ pub fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(server::router())
         .merge(sessions::router())
         .merge(groups::router())
+        .merge(communities::router())
         .merge(events::router())
         .merge(webhooks::router())
         .split_for_parts();

@@ -34,7 +34,9 @@ impl From<Refusal> for ApiError {
             Refusal::NotCommunityAdmin { .. } => {
                 ApiError::forbidden_as(ErrorCode::NotCommunityAdmin, message)
             }
-            Refusal::NotGroupAdmin { .. } => ApiError::forbidden_as(ErrorCode::NotGroupAdmin, message),
+            Refusal::NotGroupAdmin { .. } => {
+                ApiError::forbidden_as(ErrorCode::NotGroupAdmin, message)
+            }
             Refusal::InOtherCommunity { .. } => {
                 ApiError::forbidden_as(ErrorCode::InOtherCommunity, message)
             }

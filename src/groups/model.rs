@@ -280,10 +280,66 @@ impl Group {
             creation: self.creation,
             size: self.participants.len(),
             participants: with_participants.then(|| self.participants_view()),
-            parent_group_id: self.parent.as_ref().or(self.announces.as_ref()).map(|p| p.to_string()),
+            parent_group_id: self
+                .parent
+                .as_ref()
+                .or(self.announces.as_ref())
+                .map(|p| p.to_string()),
             is_community: self.community.is_some(),
             is_community_announce: self.announces.is_some(),
         }
+    }
+}
+
+/// A group as a community shows it: its id and subject.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupRef {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// A community as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommunityInfo {
+    pub id: String,
+    pub subject: String,
+    pub description: String,
+    pub owner: String,
+    /// Unix seconds.
+    pub creation: u64,
+    pub announcement_group: GroupRef,
+    /// The linked groups, in the order they were linked.
+    pub groups: Vec<GroupRef>,
+    /// Its participants: its own and those of its linked groups.
+    pub size: usize,
+}
+
+impl Group {
+    /// The community as the API shows it; `None` when this group is not one.
+    pub fn community_info(&self) -> Option<CommunityInfo> {
+        let k = self.community.as_ref()?;
+        Some(CommunityInfo {
+            id: self.id.to_string(),
+            subject: self.subject.clone(),
+            description: self.description.clone(),
+            owner: self.owner.to_string(),
+            creation: self.creation,
+            announcement_group: GroupRef {
+                id: k.announcement.to_string(),
+                subject: None,
+            },
+            groups: k
+                .links
+                .iter()
+                .map(|l| GroupRef {
+                    id: l.id.to_string(),
+                    subject: Some(l.subject.clone()),
+                })
+                .collect(),
+            size: self.participants.len(),
+        })
     }
 }
 

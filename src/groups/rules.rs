@@ -111,6 +111,17 @@ pub enum Op {
 }
 
 impl Op {
+    /// How those who arrive join, and those who go leave, a community's announcement group when
+    /// this op changes who is in one of its linked groups.
+    pub fn kinds(&self) -> (JoinKind, LeaveKind) {
+        match self {
+            Op::Join(_) => (JoinKind::Invite, LeaveKind::Leave),
+            Op::Approve(_) => (JoinKind::Approve, LeaveKind::Leave),
+            Op::Leave => (JoinKind::Add, LeaveKind::Leave),
+            _ => (JoinKind::Add, LeaveKind::Remove),
+        }
+    }
+
     /// The name WAHA's `_data.operation` carries.
     pub fn operation(&self) -> &'static str {
         match self {

@@ -48,7 +48,9 @@ pub fn require_community_admin(
     action: CommunityAction,
 ) -> Result<(), Refusal> {
     if !c.is_member(&by.id) {
-        return Err(Refusal::NotAMember { group: c.id.clone() });
+        return Err(Refusal::NotAMember {
+            group: c.id.clone(),
+        });
     }
     if is_admin(c, &by.id) {
         Ok(())
@@ -85,7 +87,12 @@ pub fn create_community(
     ])
 }
 
-fn step(before: Option<Group>, after: Option<Group>, changes: Vec<Change>, op: &'static str) -> Step {
+fn step(
+    before: Option<Group>,
+    after: Option<Group>,
+    changes: Vec<Change>,
+    op: &'static str,
+) -> Step {
     Step {
         before,
         after,
@@ -103,11 +110,14 @@ fn parent_changed(parent: Option<&GroupId>, operation: &'static str) -> Change {
 }
 
 fn links_mut(c: &mut Group) -> &mut Vec<Link> {
-    &mut c.community.get_or_insert_with(|| Community {
-        announcement: c.id.clone(),
-        own: Vec::new(),
-        links: Vec::new(),
-    }).links
+    &mut c
+        .community
+        .get_or_insert_with(|| Community {
+            announcement: c.id.clone(),
+            own: Vec::new(),
+            links: Vec::new(),
+        })
+        .links
 }
 
 fn link_of(g: &Group) -> Link {
@@ -134,16 +144,26 @@ pub fn link(
             results.push(LinkResult::NotFound);
             continue;
         };
-        if g.parent.as_ref() == Some(&c.id) || steps.iter().any(|s: &Step| s.before.as_ref().is_some_and(|b| &b.id == id)) {
+        if g.parent.as_ref() == Some(&c.id)
+            || steps
+                .iter()
+                .any(|s: &Step| s.before.as_ref().is_some_and(|b| &b.id == id))
+        {
             results.push(LinkResult::AlreadyLinked);
             continue;
         }
         if let Some(other) = g.parent.clone().or(g.announces.clone()) {
-            return Err(Refusal::InOtherCommunity { group: id.clone(), community: other });
+            return Err(Refusal::InOtherCommunity {
+                group: id.clone(),
+                community: other,
+            });
         }
         if g.community.is_some() {
             let what = "a community cannot be linked to another";
-            return Err(Refusal::CommunityManaged { group: id.clone(), what });
+            return Err(Refusal::CommunityManaged {
+                group: id.clone(),
+                what,
+            });
         }
         if !is_admin(g, &by.id) {
             return Err(Refusal::NotGroupAdmin { group: id.clone() });
@@ -158,7 +178,13 @@ pub fn link(
     if c.community.as_ref().map_or(0, |k| k.links.len()) > MAX_LINKED_GROUPS {
         return Err(Refusal::CommunityFull);
     }
-    steps.extend(resync(c0, c, &fam.announcement, by, (JoinKind::Add, LeaveKind::Remove)));
+    steps.extend(resync(
+        c0,
+        c,
+        &fam.announcement,
+        by,
+        (JoinKind::Add, LeaveKind::Remove),
+    ));
     Ok((steps, results))
 }
 
@@ -185,7 +211,13 @@ pub fn unlink(
         }
         results.push(LinkResult::Done);
     }
-    steps.extend(resync(c0, c, &fam.announcement, by, (JoinKind::Add, LeaveKind::Remove)));
+    steps.extend(resync(
+        c0,
+        c,
+        &fam.announcement,
+        by,
+        (JoinKind::Add, LeaveKind::Remove),
+    ));
     Ok((steps, results))
 }
 
@@ -227,7 +259,9 @@ pub fn follow(
 pub fn leave_community(fam: &Family, linked: &[Group], by: &Actor) -> Result<Vec<Step>, Refusal> {
     let c0 = &fam.community;
     if !c0.is_member(&by.id) {
-        return Err(Refusal::NotAMember { group: c0.id.clone() });
+        return Err(Refusal::NotAMember {
+            group: c0.id.clone(),
+        });
     }
     let mut c = next_version(c0);
     let mut steps = Vec::new();
@@ -244,7 +278,13 @@ pub fn leave_community(fam: &Family, linked: &[Group], by: &Actor) -> Result<Vec
         k.own.retain(|id| id != &by.id);
     }
     c.participants.retain(|m| m.id != by.id);
-    steps.extend(resync(c0, c, &fam.announcement, by, (JoinKind::Add, LeaveKind::Leave)));
+    steps.extend(resync(
+        c0,
+        c,
+        &fam.announcement,
+        by,
+        (JoinKind::Add, LeaveKind::Leave),
+    ));
     Ok(steps)
 }
 
@@ -270,7 +310,13 @@ pub fn delete_community(fam: &Family, linked: &[Group], by: &Actor) -> Result<Ve
 /// The community's participants after `c` (the next version of `c0`) changed its own members or
 /// links, and the announcement group's after them; a step for each that changed. A community
 /// left without an admin gets its longest-standing participant as admin, as a group does.
-fn resync(c0: &Group, mut c: Group, a0: &Group, by: &Actor, kinds: (JoinKind, LeaveKind)) -> Vec<Step> {
+fn resync(
+    c0: &Group,
+    mut c: Group,
+    a0: &Group,
+    by: &Actor,
+    kinds: (JoinKind, LeaveKind),
+) -> Vec<Step> {
     let wanted = wanted_members(&c);
     let mut participants: Vec<Member> = Vec::with_capacity(wanted.len());
     for m in c0.participants.iter().filter(|m| wanted.contains(&m.id)) {
@@ -278,7 +324,11 @@ fn resync(c0: &Group, mut c: Group, a0: &Group, by: &Actor, kinds: (JoinKind, Le
     }
     for id in &wanted {
         if !participants.iter().any(|m| &m.id == id) {
-            participants.push(Member { id: id.clone(), role: Role::Participant, joined_at: by.now });
+            participants.push(Member {
+                id: id.clone(),
+                role: Role::Participant,
+                joined_at: by.now,
+            });
         }
     }
     if !participants.iter().any(|m| m.role.is_admin()) {
@@ -293,7 +343,12 @@ fn resync(c0: &Group, mut c: Group, a0: &Group, by: &Actor, kinds: (JoinKind, Le
     c.participants = participants;
     let mut steps = Vec::new();
     if !same_but_version(c0, &c) {
-        steps.push(step(Some(c0.clone()), Some(c.clone()), Vec::new(), "community"));
+        steps.push(step(
+            Some(c0.clone()),
+            Some(c.clone()),
+            Vec::new(),
+            "community",
+        ));
     }
     if let Some(a) = mirror(a0, &c, kinds) {
         steps.push(a);
@@ -328,7 +383,11 @@ fn mirror(a0: &Group, c: &Group, kinds: (JoinKind, LeaveKind)) -> Option<Step> {
     let mut a = next_version(a0);
     a.participants = c.participants.clone();
     let ids = |f: &dyn Fn(&Member) -> bool| -> Vec<ContactId> {
-        a.participants.iter().filter(|m| f(m)).map(|m| m.id.clone()).collect()
+        a.participants
+            .iter()
+            .filter(|m| f(m))
+            .map(|m| m.id.clone())
+            .collect()
     };
     let joined = ids(&|m| !a0.is_member(&m.id));
     let promoted = ids(&|m| m.role.is_admin() && a0.role_of(&m.id) == Some(Role::Participant));
@@ -341,10 +400,16 @@ fn mirror(a0: &Group, c: &Group, kinds: (JoinKind, LeaveKind)) -> Option<Step> {
         .collect();
     let mut changes = Vec::new();
     if !left.is_empty() {
-        changes.push(Change::Left { ids: left, kind: kinds.1 });
+        changes.push(Change::Left {
+            ids: left,
+            kind: kinds.1,
+        });
     }
     if !joined.is_empty() {
-        changes.push(Change::Joined { ids: joined, kind: kinds.0 });
+        changes.push(Change::Joined {
+            ids: joined,
+            kind: kinds.0,
+        });
     }
     if !promoted.is_empty() {
         changes.push(Change::Promoted { ids: promoted });
