@@ -272,7 +272,7 @@ fn results(o: &CommunityOutcome) -> Vec<ParticipantResult> {
 /// Link groups to the community (community admins who are admins of each group). A group that
 /// breaks a rule refuses the whole request (403 naming the rule); otherwise one result per id.
 #[utoipa::path(post, path = "/api/{session}/communities/{id}/groups/link", tag = "Communities", params(CommunityPath),
-    request_body = LinkRequest, responses((status = 200, body = Vec<ParticipantResult>), Errors, BodyErrors))]
+    request_body = LinkRequest, responses((status = 200, body = Vec<ParticipantResult>, example = json!([{"id": "120363000000000002@g.us", "success": true}])), Errors, BodyErrors))]
 async fn link_groups(
     State(state): State<AppState>,
     key: Key,
@@ -284,7 +284,7 @@ async fn link_groups(
 
 /// Unlink groups from the community (community admins); they live on without it.
 #[utoipa::path(post, path = "/api/{session}/communities/{id}/groups/unlink", tag = "Communities", params(CommunityPath),
-    request_body = LinkRequest, responses((status = 200, body = Vec<ParticipantResult>), Errors, BodyErrors))]
+    request_body = LinkRequest, responses((status = 200, body = Vec<ParticipantResult>, example = json!([{"id": "120363000000000002@g.us", "success": true}])), Errors, BodyErrors))]
 async fn unlink_groups(
     State(state): State<AppState>,
     key: Key,

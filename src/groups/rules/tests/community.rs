@@ -220,7 +220,8 @@ fn leaving_a_community_leaves_every_linked_group_and_the_announcement_group() {
     let (steps, _) = link(&fam, &[(g.id.clone(), Some(g.clone()))], &by(10001, NOW)).expect("ok");
     let fam = after_steps(&fam, &steps);
     let linked = steps[0].after.clone().expect("linked");
-    let steps = leave_community(&fam, std::slice::from_ref(&linked), &by(10002, NOW)).expect("left");
+    let steps =
+        leave_community(&fam, std::slice::from_ref(&linked), &by(10002, NOW)).expect("left");
     let kind = LeaveKind::Leave;
     assert_eq!(
         changes_of(&steps, &linked.id)[0],
