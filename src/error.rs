@@ -45,6 +45,18 @@ pub enum ErrorCode {
     StorageFull,
     StorageUnavailable,
     GroupCatchingUp,
+    /// The id names no community the session's account is in.
+    CommunityNotFound,
+    /// Only community admins may link, unlink, rename, describe or delete it.
+    NotCommunityAdmin,
+    /// Linking needs admin in the linked group too.
+    NotGroupAdmin,
+    /// A group is in at most one community.
+    InOtherCommunity,
+    /// A community holds at most 100 linked groups.
+    CommunityFull,
+    /// Who is in a community or its announcement group follows the community.
+    CommunityManaged,
 }
 
 impl ErrorCode {
@@ -81,6 +93,12 @@ impl ErrorCode {
             Self::StorageFull => "storage_full",
             Self::StorageUnavailable => "storage_unavailable",
             Self::GroupCatchingUp => "group_catching_up",
+            Self::CommunityNotFound => "community_not_found",
+            Self::NotCommunityAdmin => "not_community_admin",
+            Self::NotGroupAdmin => "not_group_admin",
+            Self::InOtherCommunity => "in_other_community",
+            Self::CommunityFull => "community_full",
+            Self::CommunityManaged => "community_managed",
         }
     }
 }

@@ -95,7 +95,10 @@ async fn sigterm_answers_the_request_in_progress_ends_the_delivery_in_flight_and
     let dir = tempfile::tempdir().expect("dir");
     let hook = receiver().await;
     // Every flush takes 800 ms: a change stays in progress long enough to be caught in it.
-    let env = [("WAGATE_TEST_FSYNC_DELAY_MS", "800")];
+    let env = [
+        ("WAGATE_TEST_FSYNC_DELAY_MS", "800"),
+        ("RUST_LOG", "info,wagate=debug"),
+    ];
     let mut gw = start(dir.path(), &env).await;
     let id = session_with_group(&gw, &hook.url).await;
 
@@ -110,17 +113,15 @@ async fn sigterm_answers_the_request_in_progress_ends_the_delivery_in_flight_and
     .await;
     let in_flight = seen(&hook)[0].clone();
 
-    // A request in progress: seen as such by its own Idempotency-Key (409 while it runs).
+    // A request in progress: its id's `started` line is in the log, its answer not yet sent.
     let path = format!("/api/s/groups/{id}/description");
-    let key = [("Idempotency-Key", "stop-1")];
-    let body = json!({"description": "kept"});
     let slow = {
-        let (base, path, body) = (gw.base.clone(), path.clone(), body.clone());
+        let (base, path) = (gw.base.clone(), path.clone());
         tokio::spawn(async move {
             let r = reqwest::Client::new()
                 .put(format!("{base}{path}"))
-                .header("Idempotency-Key", "stop-1")
-                .json(&body)
+                .header("X-Request-Id", "slow-1")
+                .json(&json!({"description": "kept"}))
                 .send()
                 .await
                 .expect("answered, not cut off");
@@ -128,10 +129,14 @@ async fn sigterm_answers_the_request_in_progress_ends_the_delivery_in_flight_and
         })
     };
     wait_for(15, "the description change to be in progress", || {
-        let f = gw.call(reqwest::Method::PUT, &path, Some(body.clone()), &key);
-        async move { f.await.0 == 409 }
+        let log = gw.log_text();
+        async move {
+            log.lines()
+                .any(|l| l.contains("request_id=slow-1") && l.ends_with("started"))
+        }
     })
     .await;
+    assert!(!slow.is_finished(), "answered before the stop signal");
 
     let pid = gw.child.id().to_string();
     let sent = std::process::Command::new("kill")

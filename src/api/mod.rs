@@ -1,6 +1,7 @@
 //! The HTTP surface: router, OpenAPI document, auth, error fallbacks, Swagger UI.
 
 pub mod backup;
+pub mod communities;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -180,6 +181,7 @@ impl Modify for Security {
         (name = "Sessions", description = "Sessions: one account each, as WAHA"),
         (name = "Groups", description = "Groups of a session's account"),
         (name = "Lids", description = "Linked ids (@lid) and phone numbers of the accounts a session knows"),
+        (name = "Communities", description = "Communities: parent groups that link groups and own an announcement group"),
         (name = "Events", description = "The session's event log and webhook deliveries"),
         (name = "Server", description = "Server information"),
     ),
@@ -195,6 +197,7 @@ pub fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sessions::router())
         .merge(groups::router())
         .merge(lids::router())
+        .merge(communities::router())
         .merge(events::router())
         .merge(webhooks::router())
         .split_for_parts();

@@ -29,6 +29,22 @@ impl From<Refusal> for ApiError {
             Refusal::JoinRequestPending { .. } => {
                 ApiError::conflict(ErrorCode::JoinRequestPending, message)
             }
+            Refusal::CommunityNotFound { .. } => {
+                ApiError::not_found(ErrorCode::CommunityNotFound, message)
+            }
+            Refusal::NotCommunityAdmin { .. } => {
+                ApiError::forbidden_as(ErrorCode::NotCommunityAdmin, message)
+            }
+            Refusal::NotGroupAdmin { .. } => {
+                ApiError::forbidden_as(ErrorCode::NotGroupAdmin, message)
+            }
+            Refusal::InOtherCommunity { .. } => {
+                ApiError::forbidden_as(ErrorCode::InOtherCommunity, message)
+            }
+            Refusal::CommunityFull => ApiError::forbidden_as(ErrorCode::CommunityFull, message),
+            Refusal::CommunityManaged { .. } => {
+                ApiError::forbidden_as(ErrorCode::CommunityManaged, message)
+            }
         }
     }
 }
@@ -143,5 +159,51 @@ mod tests {
         for (refusal, code, message) in cases {
             assert_eq!(body(refusal), error(409, "Conflict", code, message));
         }
+    }
+
+    #[test]
+    fn community_refusals_are_403_naming_the_rule_and_an_unknown_community_a_404() {
+        use crate::groups::refusal::CommunityAction;
+        let (group, community) = (
+            gid(),
+            GroupId::parse("120363000000000002@g.us").expect("id"),
+        );
+        let cases = [
+            (
+                Refusal::NotCommunityAdmin {
+                    action: CommunityAction::Link,
+                },
+                "not_community_admin",
+                "only community admins can link groups".to_owned(),
+            ),
+            (
+                Refusal::NotGroupAdmin {
+                    group: group.clone(),
+                },
+                "not_group_admin",
+                format!("linking needs admin in the linked group: not an admin of {group}"),
+            ),
+            (
+                Refusal::InOtherCommunity {
+                    group: group.clone(),
+                    community: community.clone(),
+                },
+                "in_other_community",
+                format!("a group is in at most one community: {group} is in {community}"),
+            ),
+            (
+                Refusal::CommunityFull,
+                "community_full",
+                "a community holds at most 100 linked groups".to_owned(),
+            ),
+        ];
+        for (refusal, code, message) in cases {
+            assert_eq!(body(refusal), error(403, "Forbidden", code, &message));
+        }
+        let session = SessionName::parse("default").expect("session name");
+        let refusal = Refusal::CommunityNotFound { id: group, session };
+        let message = "Community 120363000000000001@g.us not found in session \"default\"";
+        let want = error(404, "Not Found", "community_not_found", message);
+        assert_eq!(body(refusal), want);
     }
 }

@@ -35,6 +35,7 @@ pub async fn tag(req: Request, next: Next) -> Response {
         method = %req.method(),
         path = %req.uri().path(),
     );
+    span.in_scope(|| tracing::debug!("started"));
     let mut resp = next.run(req).instrument(span.clone()).await;
     span.in_scope(|| tracing::debug!(status = resp.status().as_u16(), "answered"));
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -33,10 +33,29 @@ pub struct Fanout {
 }
 
 impl Fanout {
-    pub fn group(&self) -> Option<GroupId> {
-        self.writes
-            .first()
-            .and_then(|(_, w)| GroupId::parse(&w.group_id).ok())
+    /// The groups the change touched, each once.
+    pub fn groups(&self) -> Vec<GroupId> {
+        let mut out: Vec<GroupId> = Vec::new();
+        for (_, w) in &self.writes {
+            if let Ok(id) = GroupId::parse(&w.group_id) {
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        out
+    }
+
+    /// The writes by session, in order: a session's writes of one change go in one transaction.
+    fn by_session(&self) -> Vec<(&str, Vec<GroupWrite>)> {
+        let mut out: Vec<(&str, Vec<GroupWrite>)> = Vec::new();
+        for (name, w) in &self.writes {
+            match out.iter_mut().find(|(n, _)| n == name) {
+                Some((_, ws)) => ws.push(w.clone()),
+                None => out.push((name, vec![w.clone()])),
+            }
+        }
+        out
     }
 }
 
@@ -91,14 +110,20 @@ impl GroupService {
     /// All are queued before any is awaited, so they share one round of the committer.
     pub(super) async fn apply_fanout(&self, fanout: &Fanout) -> Result<(), StoreError> {
         let mut pending = Vec::new();
-        for (name, w) in &fanout.writes {
+        for (name, mut writes) in fanout.by_session() {
             let Some(s) = self.session_named(name) else {
                 continue; // the session was deleted since
             };
             let rec = s.record();
-            let work = Work::Group {
-                write: w.clone(),
-                fanout: None,
+            let work = match (writes.len(), writes.pop()) {
+                (1, Some(write)) => Work::Group {
+                    write,
+                    fanout: None,
+                },
+                (_, last) => Work::Groups {
+                    writes: writes.into_iter().chain(last).collect(),
+                    fanout: None,
+                },
             };
             let done = s.commit(work, self.registry().endpoints(&rec), now_ms());
             pending.push((s, done));
@@ -129,11 +154,14 @@ impl GroupService {
         record: Option<(Arc<Session>, u64)>,
         error: &StoreError,
     ) {
-        let Some(gid) = fanout.group() else {
+        let gids = fanout.groups();
+        let Some(gid) = gids.first().cloned() else {
             return;
         };
         tracing::warn!(group = %gid, "a member's share of a change failed: {error}; retrying it in the background, later changes of the group wait for it");
-        self.catching_up().add(&gid);
+        for g in &gids {
+            self.catching_up().add(g);
+        }
         let members: Vec<Arc<Session>> = fanout
             .writes
             .iter()
@@ -173,7 +201,9 @@ impl GroupService {
             for m in members.iter().filter_map(Weak::upgrade) {
                 m.pending_shares.fetch_sub(1, Ordering::AcqRel);
             }
-            this.catching_up().remove(&gid);
+            for g in &gids {
+                this.catching_up().remove(g);
+            }
             tracing::info!(group = %gid, "every member's copy of the group caught up");
         });
     }

@@ -1,5 +1,7 @@
 //! Groups: the model, the pure rules, and the service that is the one write path.
 
+mod commit;
+pub mod communities;
 pub mod fanout;
 pub mod lids;
 pub mod model;

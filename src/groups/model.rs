@@ -163,6 +163,38 @@ pub struct Group {
     pub join_requests: Vec<JoinRequest>,
     /// Grows by one per change; fan-out to other sessions is idempotent by it.
     pub version: u64,
+    /// The community this group is linked to. Left out of the record when none, so that
+    /// records of unlinked groups keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<GroupId>,
+    /// The community this group is the announcement group of: its participants follow the
+    /// community's, and nobody joins, leaves or is added to it on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announces: Option<GroupId>,
+    /// Set when this record is a community (a parent group): what it links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<Community>,
+}
+
+/// At most this many groups linked to one community, as WhatsApp.
+pub const MAX_LINKED_GROUPS: usize = 100;
+
+/// What a community record holds beyond a group's fields. Its participants are derived: its
+/// own members (`own`: its creator, those it was created with, its admins) and the members of
+/// every linked group, kept here per link so that no other group has to be read to know them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Community {
+    pub announcement: GroupId,
+    pub own: Vec<ContactId>,
+    pub links: Vec<Link>,
+}
+
+/// A group linked to a community, as the community keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub id: GroupId,
+    pub subject: String,
+    pub members: Vec<ContactId>,
 }
 
 impl Group {
@@ -217,6 +249,15 @@ pub struct GroupInfo {
     /// Left out with `exclude=participants`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub participants: Option<Vec<GroupParticipant>>,
+    /// The community the group is linked to (or announces for); left out when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_group_id: Option<String>,
+    /// Shown (true) only on a community.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_community: bool,
+    /// Shown (true) only on a community's announcement group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_community_announce: bool,
 }
 
 impl Group {
@@ -247,7 +288,66 @@ impl Group {
             creation: self.creation,
             size: self.participants.len(),
             participants: with_participants.then(|| self.participants_view()),
+            parent_group_id: self
+                .parent
+                .as_ref()
+                .or(self.announces.as_ref())
+                .map(|p| p.to_string()),
+            is_community: self.community.is_some(),
+            is_community_announce: self.announces.is_some(),
         }
+    }
+}
+
+/// A group as a community shows it: its id and subject.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupRef {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// A community as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommunityInfo {
+    pub id: String,
+    pub subject: String,
+    pub description: String,
+    pub owner: String,
+    /// Unix seconds.
+    pub creation: u64,
+    pub announcement_group: GroupRef,
+    /// The linked groups, in the order they were linked.
+    pub groups: Vec<GroupRef>,
+    /// Its participants: its own and those of its linked groups.
+    pub size: usize,
+}
+
+impl Group {
+    /// The community as the API shows it; `None` when this group is not one.
+    pub fn community_info(&self) -> Option<CommunityInfo> {
+        let k = self.community.as_ref()?;
+        Some(CommunityInfo {
+            id: self.id.to_string(),
+            subject: self.subject.clone(),
+            description: self.description.clone(),
+            owner: self.owner.to_string(),
+            creation: self.creation,
+            announcement_group: GroupRef {
+                id: k.announcement.to_string(),
+                subject: None,
+            },
+            groups: k
+                .links
+                .iter()
+                .map(|l| GroupRef {
+                    id: l.id.to_string(),
+                    subject: Some(l.subject.clone()),
+                })
+                .collect(),
+            size: self.participants.len(),
+        })
     }
 }
 

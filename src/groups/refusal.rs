@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::model::MAX_PARTICIPANTS;
+use super::model::{MAX_LINKED_GROUPS, MAX_PARTICIPANTS};
 use crate::ids::{ContactId, GroupId, SessionName};
 
 /// A change the rules (or the service, for a group a session does not have) will not make.
@@ -46,6 +46,24 @@ pub enum Refusal {
     /// A join by invite of an account whose request to join is still pending.
     #[error("{actor} already asked to join {group}")]
     JoinRequestPending { actor: ContactId, group: GroupId },
+    /// The id names a group the session has, but not a community.
+    #[error("Community {id} not found in session \"{session}\"")]
+    CommunityNotFound { id: GroupId, session: SessionName },
+    #[error("only community admins can {action}")]
+    NotCommunityAdmin { action: CommunityAction },
+    /// A link of a group the acting account does not administer.
+    #[error("linking needs admin in the linked group: not an admin of {group}")]
+    NotGroupAdmin { group: GroupId },
+    /// A link of a group that is already linked to another community.
+    #[error("a group is in at most one community: {group} is in {community}")]
+    InOtherCommunity { group: GroupId, community: GroupId },
+    /// A link that would take the community past `MAX_LINKED_GROUPS`.
+    #[error("a community holds at most {MAX_LINKED_GROUPS} linked groups")]
+    CommunityFull,
+    /// A community, its announcement group or a community's group, for an operation that would
+    /// change who is in them other than through the community.
+    #[error("{group} belongs to a community: {what}")]
+    CommunityManaged { group: GroupId, what: &'static str },
 }
 
 impl Refusal {
@@ -86,6 +104,28 @@ impl fmt::Display for AdminAction {
             AdminAction::DeleteGroup => "delete the group",
             AdminAction::ApproveRequests => "approve join requests",
             AdminAction::RejectRequests => "reject join requests",
+        })
+    }
+}
+
+/// What only community admins may do, as `Refusal::NotCommunityAdmin` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommunityAction {
+    Link,
+    Unlink,
+    Rename,
+    Describe,
+    Delete,
+}
+
+impl fmt::Display for CommunityAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CommunityAction::Link => "link groups",
+            CommunityAction::Unlink => "unlink groups",
+            CommunityAction::Rename => "rename the community",
+            CommunityAction::Describe => "change the community's description",
+            CommunityAction::Delete => "delete the community",
         })
     }
 }

@@ -7,6 +7,7 @@
 //! `batch` runs the per-participant operations id by id.
 
 mod batch;
+mod community;
 mod info;
 mod members;
 mod requests;
@@ -15,10 +16,14 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::model::{Group, JoinMethod, NewPicture, Role};
-use super::refusal::{AdminAction, Refusal};
+use super::refusal::{AdminAction, CommunityAction, Refusal};
 use crate::ids::{ContactId, InviteCode};
 
 pub use batch::{Declined, ParticipantResult, ResultError};
+pub use community::{
+    create_community, delete_community, follow, leave_community, link, require_community_admin,
+    unlink, Family, LinkResult, Step,
+};
 pub use info::{revoke_invite, set_description, set_picture, set_setting, set_subject, Setting};
 pub use members::{add, create, delete, demote, leave, promote, remove};
 pub use requests::{approve, join, reject};
@@ -106,6 +111,17 @@ pub enum Op {
 }
 
 impl Op {
+    /// How those who arrive join, and those who go leave, a community's announcement group when
+    /// this op changes who is in one of its linked groups.
+    pub fn kinds(&self) -> (JoinKind, LeaveKind) {
+        match self {
+            Op::Join(_) => (JoinKind::Invite, LeaveKind::Leave),
+            Op::Approve(_) => (JoinKind::Approve, LeaveKind::Leave),
+            Op::Leave => (JoinKind::Add, LeaveKind::Leave),
+            _ => (JoinKind::Add, LeaveKind::Remove),
+        }
+    }
+
     /// The name WAHA's `_data.operation` carries.
     pub fn operation(&self) -> &'static str {
         match self {
@@ -158,6 +174,7 @@ impl Outcome {
 
 /// Applies `op` by `by` to `group`: the operation's own rule.
 pub fn apply(group: &Group, by: &Actor, op: Op) -> Result<Outcome, Refusal> {
+    community_guard(group, by, &op)?;
     match op {
         Op::SetSubject(s) => set_subject(group, by, s),
         Op::SetDescription(d) => set_description(group, by, d),
@@ -173,6 +190,48 @@ pub fn apply(group: &Group, by: &Actor, op: Op) -> Result<Outcome, Refusal> {
         Op::Join(code) => join(group, by, code),
         Op::Approve(ids) => approve(group, by, &ids),
         Op::Reject(ids) => reject(group, by, &ids),
+    }
+}
+
+/// What a community and its announcement group refuse as groups: who is in them follows the
+/// community's own members and its linked groups, so nobody joins, leaves or is added to them
+/// on their own; and only community admins change the community's subject or description.
+fn community_guard(g: &Group, by: &Actor, op: &Op) -> Result<(), Refusal> {
+    let membership = matches!(
+        op,
+        Op::Add(_)
+            | Op::Remove(_)
+            | Op::Promote(_)
+            | Op::Demote(_)
+            | Op::Leave
+            | Op::Delete
+            | Op::Join(_)
+            | Op::Approve(_)
+            | Op::Reject(_)
+    );
+    if g.community.is_none() && g.announces.is_none() {
+        return Ok(());
+    }
+    if !g.is_member(&by.id) && !matches!(op, Op::Join(_)) {
+        return Err(Refusal::NotAMember {
+            group: g.id.clone(),
+        });
+    }
+    if membership {
+        let what = "its participants follow the community (use /api/{session}/communities/{id})";
+        return Err(Refusal::CommunityManaged {
+            group: g.id.clone(),
+            what,
+        });
+    }
+    match op {
+        Op::SetSubject(_) if g.community.is_some() => {
+            require_community_admin(g, by, CommunityAction::Rename)
+        }
+        Op::SetDescription(_) if g.community.is_some() => {
+            require_community_admin(g, by, CommunityAction::Describe)
+        }
+        _ => Ok(()),
     }
 }
 

@@ -5,34 +5,35 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::fanout::{CatchingUp, Fanout};
+use super::commit::{Made, Part};
+use super::fanout::CatchingUp;
 use super::lids;
-use super::model::{Group, NewPicture, PictureBytes};
+use super::model::{Group, NewPicture};
 use super::picture;
 use super::refusal::Refusal;
 use super::rules::{self, Actor, Op, Outcome};
 use super::running::Running;
-use crate::error::{ApiError, ApiResult};
-use crate::events::{self, GroupChange};
+use crate::error::ApiResult;
+use crate::events::GroupChange;
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
 use crate::reply::{Render, Reply};
 use crate::sessions::{now_ms, Registry, Session};
-use crate::store::{EventRecord, GroupWrite, Remember, StoreError, StoredBytes, Work};
+use crate::store::{StoreError, StoredBytes};
 
 /// Where each group is held and which invite code leads to it, gateway-wide.
 #[derive(Default)]
-struct Index {
-    invites: HashMap<InviteCode, GroupId>,
-    holders: HashMap<GroupId, BTreeSet<SessionName>>,
+pub(super) struct Index {
+    pub(super) invites: HashMap<InviteCode, GroupId>,
+    pub(super) holders: HashMap<GroupId, BTreeSet<SessionName>>,
 }
 
 pub struct GroupService {
-    registry: Arc<Registry>,
+    pub(super) registry: Arc<Registry>,
     /// Gateway-wide lock per group id: changes to one group are serialised, other groups proceed.
     /// A std Mutex guards only the map lookup; the per-group tokio Mutex is held across the commit.
     locks: Locks,
     /// A std RwLock: updated after commits, read on lookups; never held across an await.
-    index: RwLock<Index>,
+    pub(super) index: RwLock<Index>,
     /// Test hook: abort the process after the acting commit, before the fan-out.
     abort_before_fanout: bool,
     /// Groups whose last change still has members' shares to apply (see `fanout`).
@@ -51,7 +52,7 @@ type Locks = Mutex<HashMap<GroupId, Arc<tokio::sync::Mutex<()>>>>;
 
 /// A held group lock. Dropped, it forgets the lock when nobody else holds or awaits it, so the
 /// map does not grow with every group the gateway has ever seen.
-struct GroupGuard<'a> {
+pub(super) struct GroupGuard<'a> {
     locks: &'a Locks,
     id: GroupId,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
@@ -73,29 +74,11 @@ impl Drop for GroupGuard<'_> {
     }
 }
 
-/// A change made and ready to commit.
-struct Made<'a> {
-    /// The session that made it: its store takes the change first.
-    acting: &'a Arc<Session>,
-    /// What the change did, as the events are made from it.
-    change: GroupChange<'a>,
-    /// When it was made, unix ms.
-    now: u64,
-    /// The bytes of a picture the change brings.
-    fresh: Option<PictureBytes>,
-    /// The answer to keep with the change (a request with an `Idempotency-Key`).
-    remember: Option<Remember>,
-}
-
 pub fn decode(bytes: &[u8]) -> Result<Group, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         tree: "groups",
         detail: e.to_string(),
     })
-}
-
-fn encode(g: &Group) -> String {
-    serde_json::to_string(g).unwrap_or_default()
 }
 
 impl GroupService {
@@ -138,6 +121,10 @@ impl GroupService {
         &self.registry
     }
 
+    pub(super) fn abort_before_fanout(&self) -> bool {
+        self.abort_before_fanout
+    }
+
     pub(super) fn catching_up(&self) -> &CatchingUp {
         &self.catching_up
     }
@@ -155,7 +142,20 @@ impl GroupService {
         }
     }
 
-    fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+    /// Takes the gateway-wide locks of several groups, in id order (every change that takes
+    /// more than one takes them this way, so two such changes never wait for each other's).
+    pub(super) async fn lock_groups(&self, ids: &[GroupId]) -> Vec<GroupGuard<'_>> {
+        let mut sorted: Vec<&GroupId> = ids.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let mut guards = Vec::with_capacity(sorted.len());
+        for id in sorted {
+            guards.push(self.lock_group(id).await);
+        }
+        guards
+    }
+
+    pub(super) fn read_index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
         self.index.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -225,6 +225,16 @@ impl GroupService {
         g.picture_url(session)
     }
 
+    /// A random group id no session of the gateway holds.
+    pub(super) fn new_id(&self) -> GroupId {
+        loop {
+            let id = GroupId::random();
+            if !self.read_index().holders.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
     /// Creates a group with `me` of `session` as superadmin.
     /// The answer, rendered by `render` from the new group, is kept with the change.
     pub async fn create(
@@ -250,12 +260,7 @@ impl GroupService {
     ) -> ApiResult<Reply> {
         let _gate = session.gate.read().await;
         session.require_working()?;
-        let id = loop {
-            let id = GroupId::random();
-            if !self.read_index().holders.contains_key(&id) {
-                break id;
-            }
-        };
+        let id = self.new_id();
         let _guard = self.lock_group(&id).await;
         let _accounts = self.registry.accounts.read().await;
         self.resolve(session, None, &mut others)?;
@@ -266,19 +271,22 @@ impl GroupService {
         };
         let (group, changes) = rules::create(id, InviteCode::random(), &actor, subject, &others)?;
         let mut reply = render(&group);
+        let change = GroupChange {
+            before: None,
+            after: Some(&group),
+            actor: &actor.id,
+            operation: "create",
+            changes: &changes,
+            now_s: actor.now,
+            session: session.name.as_str(),
+        };
         let made = Made {
             acting: session,
-            change: GroupChange {
-                before: None,
-                after: Some(&group),
-                actor: &actor.id,
-                operation: "create",
-                changes: &changes,
-                now_s: actor.now,
-                session: session.name.as_str(),
-            },
+            parts: vec![Part {
+                change,
+                fresh: None,
+            }],
             now,
-            fresh: None,
             remember: reply.remember.take(),
         };
         self.commit(made).await?;
@@ -297,7 +305,22 @@ impl GroupService {
         let (this, session, id) = (self.clone(), session.clone(), id.clone());
         let running = self.running.clone();
         running
-            .detached(async move { this.mutate_now(&session, &id, op, render).await })
+            .detached(async move { this.mutate_now(&session, &id, op, render, false).await })
+            .await
+    }
+
+    /// As `mutate`, on a community: 404 `community_not_found` when `id` is none.
+    pub async fn mutate_community(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &GroupId,
+        op: Op,
+        render: Render<Outcome>,
+    ) -> ApiResult<Reply> {
+        let (this, session, id) = (self.clone(), session.clone(), id.clone());
+        let running = self.running.clone();
+        running
+            .detached(async move { this.mutate_now(&session, &id, op, render, true).await })
             .await
     }
 
@@ -307,24 +330,19 @@ impl GroupService {
         id: &GroupId,
         op: Op,
         render: Render<Outcome>,
+        community: bool,
     ) -> ApiResult<Reply> {
         // Held to the answer: a stop waits for this change, and this change sees the stop.
         let _gate = session.gate.read().await;
         session.require_working()?;
-        let _guard = self.lock_group(id).await;
-        self.caught_up(id).await?;
+        // The group's lock, and its community's when it is linked to one.
+        let (_guards, family) = self.lock_family(session, id, &op).await?;
         // Taken after the wait: a change of accounts waits only for changes being made.
         let _accounts = self.registry.accounts.read().await;
-        let before = match &op {
-            Op::Join(code) => {
-                let g = self.by_invite(code)?;
-                if &g.id != id {
-                    return Err(Refusal::InviteNotFound.into());
-                }
-                g
-            }
-            _ => self.load(session, id)?,
-        };
+        if community {
+            self.load_community(session, id)?;
+        }
+        let before = self.before_op(session, id, &op)?;
         // A member given by its lid is the member with its number (`lids`).
         let (op, asked) = self.resolve_op(session, &before, op)?;
         let now = now_ms();
@@ -332,7 +350,7 @@ impl GroupService {
             id: session.me_id(),
             now: now / 1000,
         };
-        let operation = op.operation();
+        let (operation, kinds) = (op.operation(), op.kinds());
         let mut fresh = match &op {
             Op::SetPicture(Some(NewPicture::Bytes { bytes, .. })) => Some(bytes.clone()),
             _ => None,
@@ -349,221 +367,45 @@ impl GroupService {
         if let Some(bytes) = outcome.group.as_mut().and_then(picture::move_inline) {
             fresh = Some(bytes);
         }
+        // A linked group's community and announcement group follow its subject and members.
+        let after = outcome.group.as_ref();
+        let follow = family.map_or_else(Vec::new, |f| rules::follow(&f, id, after, &actor, kinds));
+        let change = GroupChange {
+            before: Some(&before),
+            after,
+            actor: &actor.id,
+            operation,
+            changes: &outcome.changes,
+            now_s: actor.now,
+            session: session.name.as_str(),
+        };
+        let mut parts = vec![Part { change, fresh }];
+        parts.extend(
+            follow
+                .iter()
+                .map(|s| Part::of_step(s, &actor, &session.name)),
+        );
         let made = Made {
             acting: session,
-            change: GroupChange {
-                before: Some(&before),
-                after: outcome.group.as_ref(),
-                actor: &actor.id,
-                operation,
-                changes: &outcome.changes,
-                now_s: actor.now,
-                session: session.name.as_str(),
-            },
+            parts,
             now,
-            fresh,
             remember: reply.remember.take(),
         };
         self.commit(made).await?;
         Ok(reply)
     }
 
-    /// The sessions that see this change: the acting one, every local session that holds the
-    /// group, and every local session whose account joins it now. A session whose account was
-    /// already a participant before the session existed does not hold the group and stays out
-    /// until it is added again (see README, "Local network").
-    fn affected(
-        &self,
-        acting: &Arc<Session>,
-        before: Option<&Group>,
-        after: Option<&Group>,
-    ) -> ApiResult<Vec<Arc<Session>>> {
-        let mut seen = BTreeSet::new();
-        let mut out = vec![acting.clone()];
-        seen.insert(acting.name.clone());
-        let ids = before
-            .into_iter()
-            .chain(after)
-            .flat_map(|g| g.participants.iter().map(|m| &m.id));
-        for id in ids {
-            let Some(s) = self.registry.by_me(id) else {
-                continue;
-            };
-            if seen.contains(&s.name) {
-                continue;
-            }
-            let joins =
-                after.is_some_and(|a| a.is_member(id)) && !before.is_some_and(|b| b.is_member(id));
-            let holds = match after.or(before) {
-                Some(g) => s.store.group(g.id.as_str())?.is_some(),
-                None => false,
-            };
-            if joins || holds {
-                seen.insert(s.name.clone());
-                out.push(s);
-            }
-        }
-        Ok(out)
-    }
-
-    /// One session's share of a change: its copy of the group, its picture bytes (`picture`:
-    /// those of the group after the change, when a member needs them) and its events.
-    fn write_for(
-        &self,
-        session: &Session,
-        change: &GroupChange<'_>,
-        now_ms: u64,
-        picture: Option<&PictureBytes>,
-    ) -> GroupWrite {
-        let me = session.me_id();
-        let rec = session.record();
-        let held_before = change.before.is_some_and(|g| g.is_member(&me));
-        let after = change.after.filter(|g| g.is_member(&me));
-        let gid = change
-            .after
-            .or(change.before)
-            .map(|g| g.id.to_string())
-            .unwrap_or_default();
-        let version = change
-            .after
-            .map(|g| g.version)
-            .or(change.before.map(|g| g.version + 1))
-            .unwrap_or(1);
-        let ctx = self.registry.event_context(&rec);
-        let events = change
-            .events_for(&me)
-            .into_iter()
-            .map(|(name, payload)| {
-                let e = events::envelope(&ctx, name, Some(&gid), &payload, now_ms);
-                EventRecord {
-                    name: e.name,
-                    group: e.group,
-                    body: e.body,
+    /// The group `op` starts from: the session's copy, or for a join the one its code leads to.
+    fn before_op(&self, session: &Session, id: &GroupId, op: &Op) -> ApiResult<Group> {
+        match op {
+            Op::Join(code) => {
+                let g = self.by_invite(code)?;
+                if &g.id != id {
+                    return Err(Refusal::InviteNotFound.into());
                 }
-            })
-            .collect();
-        let plan = picture::plan_for(&me, change.before, change.after);
-        let picture = picture::write(plan, picture, &gid);
-        GroupWrite {
-            group_id: gid,
-            version,
-            group: after.map(encode),
-            invite_del: change
-                .before
-                .filter(|_| held_before)
-                .map(|g| g.invite.to_string()),
-            invite_put: after.map(|g| g.invite.to_string()),
-            events,
-            picture,
-        }
-    }
-
-    /// Commits a change: the acting session's share with a fan-out record for the others, then
-    /// the others' shares.
-    async fn commit(self: &Arc<Self>, made: Made<'_>) -> ApiResult<()> {
-        let Made {
-            acting,
-            change,
-            now,
-            fresh,
-            remember,
-        } = made;
-        let (before, after) = (change.before, change.after);
-        let sessions = self.affected(acting, before, after)?;
-        let needs_bytes =
-            |s: &Arc<Session>| picture::plan_for(&s.me_id(), before, after) == picture::Plan::Set;
-        // Read only when a member new to the picture needs it: a rename reads nothing.
-        let bytes = match (fresh, after) {
-            (Some(b), _) => Some(b),
-            (None, Some(a)) if sessions.iter().any(needs_bytes) => self.picture_bytes(acting, a)?,
-            (None, _) => None,
-        };
-        let mut own = None;
-        let mut others = Vec::new();
-        for s in &sessions {
-            let w = self.write_for(s, &change, now, bytes.as_ref());
-            if Arc::ptr_eq(s, acting) {
-                own = Some(w);
-            } else if w.group.is_some()
-                || w.invite_del.is_some()
-                || w.picture.is_some()
-                || !w.events.is_empty()
-            {
-                others.push((s.name.to_string(), w));
+                Ok(g)
             }
-        }
-        let Some(own) = own else {
-            return Err(ApiError::internal(
-                "acting session missing from its own change",
-            ));
-        };
-        let fanout = Fanout { writes: others };
-        let fan_record = if fanout.writes.is_empty() {
-            None
-        } else {
-            let bytes = serde_json::to_vec(&fanout).map_err(ApiError::internal)?;
-            Some((acting.store.generate_id()?, bytes))
-        };
-        let fan_id = fan_record.as_ref().map(|(id, _)| *id);
-        let rec = acting.record();
-        let work = Work::Group {
-            write: own,
-            fanout: fan_record,
-        };
-        acting
-            .commit_answered(work, self.registry.endpoints(&rec), now, remember)
-            .await?;
-        // Committed and durable: from here on the answer is a success, whatever the members do.
-        self.registry.notify(&acting.name);
-        self.update_index(before, after, &sessions);
-        if self.abort_before_fanout && fan_id.is_some() {
-            tracing::error!("test hook: aborting between the acting commit and the fan-out");
-            std::process::abort();
-        }
-        let Some(id) = fan_id else {
-            return Ok(());
-        };
-        match self.apply_fanout(&fanout).await {
-            Ok(()) => {
-                if let Err(e) = acting.store.remove_fanout(id) {
-                    tracing::warn!(session = %acting.name, "forgetting an applied fan-out record: {e}");
-                }
-            }
-            Err(e) => self.retry_fanout(fanout, Some((acting.clone(), id)), &e),
-        }
-        Ok(())
-    }
-
-    /// Keeps the gateway-wide index in step with a committed change: who holds the group now,
-    /// and which invite code leads to it while anyone here still holds it.
-    fn update_index(
-        &self,
-        before: Option<&Group>,
-        after: Option<&Group>,
-        sessions: &[Arc<Session>],
-    ) {
-        let Some(gid) = after.or(before).map(|g| g.id.clone()) else {
-            return;
-        };
-        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(b) = before {
-            index.invites.remove(&b.invite);
-        }
-        let holders = index.holders.entry(gid.clone()).or_default();
-        for s in sessions {
-            if after.is_some_and(|a| a.is_member(&s.me_id())) {
-                holders.insert(s.name.clone());
-            } else {
-                holders.remove(&s.name);
-            }
-        }
-        match after {
-            Some(a) if !holders.is_empty() => {
-                index.invites.insert(a.invite.clone(), gid);
-            }
-            _ => {
-                index.holders.remove(&gid);
-            }
+            _ => self.load(session, id),
         }
     }
 }

@@ -83,6 +83,45 @@ fn a_write_at_or_below_the_stored_version_is_skipped_within_a_round_across_round
     assert_eq!(store.group_count(), 1);
 }
 
+/// The group write of `write_with` for group `gid`.
+fn group_write(gid: &str, version: u64) -> GroupWrite {
+    let Work::Group { mut write, .. } = write(version, gid).work else {
+        unreachable!("write makes a group write")
+    };
+    write.group_id = gid.into();
+    write
+}
+
+#[test]
+fn several_groups_of_one_change_are_written_together_each_skipped_with_its_events_by_its_version() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
+    let hook = EndpointFilter {
+        id: [1; 8],
+        url: "http://127.0.0.1:9/h".into(),
+        events: None,
+    };
+    store.commit_many(&[write(2, "g1")]).expect("g1 at 2");
+    let work = Work::Groups {
+        writes: vec![group_write("g1@g.us", 2), group_write("g2@g.us", 1)],
+        fanout: None,
+    };
+    let applied = store
+        .commit_many(&[Commit::new(work, &[hook], 1).expect("commit")])
+        .expect("round");
+    assert_eq!(seqs(applied), [vec![2]], "only g2's event is logged");
+    assert!(store.group("g2@g.us").expect("read").is_some());
+    assert_eq!(store.group_count(), 2);
+    let work = Work::Groups {
+        writes: vec![group_write("g1@g.us", 1), group_write("g2@g.us", 1)],
+        fanout: None,
+    };
+    let applied = store
+        .commit_many(&[Commit::new(work, &[], 1).expect("commit")])
+        .expect("round");
+    assert!(applied[0].skipped, "every write was stale");
+}
+
 /// Runs one change through a real committer; answers its result.
 fn commit_now(committer: &Committer, store: &Arc<SessionStore>, c: Commit) -> StoreResult<Applied> {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -73,6 +73,13 @@ pub enum Work {
         write: GroupWrite,
         fanout: Option<(u64, Vec<u8>)>,
     },
+    /// One session's shares of a change that touches several groups (a community and the groups
+    /// it links): every write in the same transaction, each skipped on its own when it is not
+    /// newer than the stored version (with its events), with the fan-out record of the others.
+    Groups {
+        writes: Vec<GroupWrite>,
+        fanout: Option<(u64, Vec<u8>)>,
+    },
     /// A new session record (serialised) and the events it caused.
     Record {
         bytes: Vec<u8>,
@@ -112,11 +119,13 @@ impl Work {
         })
     }
 
-    pub(super) fn events(&self) -> &[EventRecord] {
+    /// The events of the change, in the order they are logged.
+    pub(super) fn events(&self) -> Vec<&EventRecord> {
         match self {
-            Work::Group { write, .. } => &write.events,
-            Work::Record { events, .. } => events,
-            Work::Requeue { .. } | Work::Bury { .. } | Work::Flush => &[],
+            Work::Group { write, .. } => write.events.iter().collect(),
+            Work::Groups { writes, .. } => writes.iter().flat_map(|w| &w.events).collect(),
+            Work::Record { events, .. } => events.iter().collect(),
+            Work::Requeue { .. } | Work::Bury { .. } | Work::Flush => Vec::new(),
         }
     }
 }

@@ -183,7 +183,12 @@ impl SessionStore {
             .lock()
             .map_err(|_| StoreError::Poisoned)?;
         for item in items {
-            if let Work::Group { write, .. } = &item.work {
+            let writes = match &item.work {
+                Work::Group { write, .. } => std::slice::from_ref(write),
+                Work::Groups { writes, .. } => writes.as_slice(),
+                _ => &[],
+            };
+            for write in writes {
                 if !versions.contains_key(&write.group_id) {
                     let stored = t
                         .tree(TreeId::Versions)
@@ -265,6 +270,8 @@ fn apply(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<Ap
 
 /// Writes one change of a round, but its kept answer.
 fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<Applied> {
+    // Per event of the change: whether it is logged (a skipped group write drops its events).
+    let mut live = Vec::new();
     match &item.work {
         Work::Flush => return Ok(Applied::default()),
         Work::Record { bytes, .. } => {
@@ -272,6 +279,23 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
         }
         Work::Group { write, fanout } => {
             if !group(tx, st, write)? {
+                return Ok(Applied {
+                    seqs: Vec::new(),
+                    skipped: true,
+                });
+            }
+            if let Some((id, bytes)) = fanout {
+                tx.insert(TreeId::Fanout, &id.to_be_bytes(), bytes)?;
+            }
+        }
+        Work::Groups { writes, fanout } => {
+            let mut any = writes.is_empty();
+            for w in writes {
+                let written = group(tx, st, w)?;
+                any |= written;
+                live.extend(std::iter::repeat_n(written, w.events.len()));
+            }
+            if !any {
                 return Ok(Applied {
                     seqs: Vec::new(),
                     skipped: true,
@@ -297,7 +321,11 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
         }
     }
     let mut seqs = Vec::with_capacity(item.jobs.len());
-    for (e, per_ep) in item.work.events().iter().zip(&item.jobs) {
+    let events = item.work.events();
+    for (i, (e, per_ep)) in events.iter().zip(&item.jobs).enumerate() {
+        if !live.get(i).copied().unwrap_or(true) {
+            continue;
+        }
         tx.insert(TreeId::Events, &st.seq.to_be_bytes(), e.body.as_bytes())?;
         for (ep, bytes) in per_ep {
             tx.insert(TreeId::Deliveries, &delivery_key(*ep, st.seq), bytes)?;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod abuse;
+pub mod communities;
 pub mod groups;
 pub mod history;
 pub mod http;

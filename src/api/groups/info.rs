@@ -62,7 +62,7 @@ impl Input for NewGroup {
 }
 
 /// A subject, trimmed; 400 naming `field` unless it is 1-100 characters.
-fn subject_of(field: &str, s: &str) -> ApiResult<String> {
+pub(in crate::api) fn subject_of(field: &str, s: &str) -> ApiResult<String> {
     let t = s.trim();
     let n = t.chars().count();
     if n == 0 || n > MAX_SUBJECT_CHARS {
@@ -281,7 +281,7 @@ pub struct SubjectBody {
 }
 
 /// A new subject, trimmed.
-struct Subject(String);
+pub(in crate::api) struct Subject(pub String);
 
 impl Input for Subject {
     type Read = Json<SubjectBody>;
@@ -310,7 +310,7 @@ pub struct DescriptionBody {
 }
 
 /// A new description, at most 2048 characters.
-struct Description(String);
+pub(in crate::api) struct Description(pub String);
 
 impl Input for Description {
     type Read = Json<DescriptionBody>;

@@ -1,7 +1,7 @@
 //! `/api/{session}/groups...`: HTTP only, one file per resource. Here: the router, the group a
 //! path names, and what several resources share (participant ids, the plain answers).
 
-mod info;
+pub(super) mod info;
 mod invite;
 mod join_requests;
 mod participants;
@@ -90,12 +90,12 @@ pub struct Success {
 }
 
 /// The answer `{"success": true}`, whatever the change did.
-fn success<O>(key: &Key) -> Render<O> {
+pub(super) fn success<O>(key: &Key) -> Render<O> {
     key.render(StatusCode::OK, |_: &O| Success { success: true })
 }
 
 /// The answer `true`, whatever the change did.
-fn yes<O>(key: &Key) -> Render<O> {
+pub(super) fn yes<O>(key: &Key) -> Render<O> {
     key.render(StatusCode::OK, |_: &O| true)
 }
 
@@ -113,7 +113,7 @@ pub struct ParticipantRef {
 }
 
 /// The ids of a request's `participants`, each error naming its index.
-fn contact_ids(list: &[ParticipantRef]) -> ApiResult<Vec<ContactId>> {
+pub(super) fn contact_ids(list: &[ParticipantRef]) -> ApiResult<Vec<ContactId>> {
     if list.len() > MAX_PARTICIPANTS {
         return Err(ApiError::bad_request(format!(
             "participants: at most {MAX_PARTICIPANTS} ids per request"

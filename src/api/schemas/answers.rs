@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::events::{Environment, Me, Worker};
-use crate::groups::model::{GroupInfo, GroupParticipant, Role};
+use crate::groups::model::{CommunityInfo, GroupInfo, GroupParticipant, GroupRef, Role};
 use crate::groups::rules::{ParticipantResult, ResultError};
 
 /// `{id, pushName}` of a session's account.
@@ -86,6 +86,49 @@ struct GroupInfoDoc {
     /// Left out with `exclude=participants`.
     #[serde(skip_serializing_if = "Option::is_none")]
     participants: Option<Vec<GroupParticipant>>,
+    /// The community the group is linked to (or, for an announcement group, announces for);
+    /// left out when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_group_id: Option<String>,
+    /// Only on a community: true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_community: Option<bool>,
+    /// Only on a community's announcement group: true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_community_announce: Option<bool>,
+}
+
+/// A group as a community names it: its id, and its subject for a linked group.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "120363000000000002@g.us", "subject": "Street party"}))]
+struct GroupRefDoc {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+}
+
+/// A community as the API shows it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "120363000000000001@g.us", "subject": "Neighbours", "description": "Our street",
+    "owner": "11111111111@c.us", "creation": 1763769600,
+    "announcementGroup": {"id": "120363000000000009@g.us"},
+    "groups": [{"id": "120363000000000002@g.us", "subject": "Street party"}], "size": 3
+}))]
+struct CommunityInfoDoc {
+    id: String,
+    subject: String,
+    description: String,
+    owner: String,
+    /// Unix seconds.
+    creation: u64,
+    /// Its announcement group, in which only admins send.
+    announcement_group: GroupRef,
+    /// The linked groups, in the order they were linked.
+    groups: Vec<GroupRef>,
+    /// Its participants: its own and those of its linked groups.
+    size: usize,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -111,4 +154,6 @@ super::schema_of!(Role => RoleDoc);
 super::schema_of!(GroupParticipant => GroupParticipantDoc);
 super::schema_of!(GroupInfo => GroupInfoDoc);
 super::schema_of!(ResultError => ResultErrorDoc);
+super::schema_of!(GroupRef => GroupRefDoc);
+super::schema_of!(CommunityInfo => CommunityInfoDoc);
 super::schema_of!(ParticipantResult => ParticipantResultDoc);

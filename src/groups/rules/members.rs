@@ -58,6 +58,9 @@ pub fn create(
         picture: None,
         join_requests: Vec::new(),
         version: 1,
+        parent: None,
+        announces: None,
+        community: None,
     };
     let kind = JoinKind::Create;
     Ok((group, vec![Change::Joined { ids, kind }]))

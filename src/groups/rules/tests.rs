@@ -77,6 +77,7 @@ fn with_setting(g: &Group, s: Setting, v: bool) -> Group {
     after(g, 10001, Op::SetSetting(s, v))
 }
 
+mod community;
 mod info;
 mod members;
 mod requests;
