@@ -10,6 +10,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Request latencies: a read answers in 0.1–1 ms, a write waits for its round's fsync (1–20 ms
 /// on these machines; seconds when a disk stalls). docs/benchmarks.md has the measured figures.
+/// Webhook attempts too: a receiver on the same host answers in about a millisecond, a remote
+/// one in tens to hundreds, and the timeout ends an attempt at 10 s by default.
 const REQUEST_SECONDS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -36,6 +38,7 @@ fn install() -> Option<PrometheusHandle> {
         ("wagate_commit_duration_seconds", STORE_SECONDS),
         ("wagate_fsync_duration_seconds", STORE_SECONDS),
         ("wagate_commit_round_changes", ROUND_CHANGES),
+        ("wagate_webhook_attempt_duration_seconds", REQUEST_SECONDS),
     ];
     let mut builder = PrometheusBuilder::new();
     for (name, bounds) in buckets {
@@ -96,6 +99,11 @@ fn describe() {
     describe_counter!(
         "wagate_webhook_attempts_total",
         "Webhook attempts by session, webhook (URL without user-info or query) and outcome"
+    );
+    describe_histogram!(
+        "wagate_webhook_attempt_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time a webhook attempt took, answer or timeout, by session and webhook"
     );
     describe_gauge!(
         "wagate_webhook_pending",
@@ -165,11 +173,15 @@ impl Outcome {
     }
 }
 
-/// One webhook attempt of `session` to `webhook` (its URL without user-info or query).
-pub fn webhook_attempt(session: &str, webhook: &str, outcome: Outcome) {
+/// One webhook attempt of `session` to `webhook` (its URL without user-info or query): its
+/// outcome, and how long the receiver took (whatever the outcome).
+pub fn webhook_attempt(session: &str, webhook: &str, outcome: Outcome, took: Duration) {
     counter!("wagate_webhook_attempts_total", "session" => session.to_owned(),
         "webhook" => webhook.to_owned(), "outcome" => outcome.as_str())
     .increment(1);
+    histogram!("wagate_webhook_attempt_duration_seconds", "session" => session.to_owned(),
+        "webhook" => webhook.to_owned())
+    .record(took.as_secs_f64());
 }
 
 /// One webhook's delivery log as a scrape sees it.

@@ -187,6 +187,11 @@ async fn prometheus_scrapes_the_gateway_and_sees_requests_commits_and_failing_de
     ] {
         series_where(&prom, h, |v| v >= 5.0).await;
     }
+    let webhook_p99 = format!(
+        "histogram_quantile(0.99, sum by (le) \
+         (wagate_webhook_attempt_duration_seconds_bucket{{session=\"m\",webhook=\"{hook}\"}}))"
+    );
+    series_where(&prom, &webhook_p99, |v| v > 0.0 && v <= 10.0).await;
     let p99 = "histogram_quantile(0.99, sum by (le) \
                (wagate_http_request_duration_seconds_bucket{route=\"/api/{session}/groups/{id}/subject\"}))";
     series_where(&prom, p99, |v| v > 0.0 && v <= 10.0).await;

@@ -361,8 +361,8 @@ impl Worker {
             Ok((id, (seq, outcome))) => {
                 self.tasks.remove(&id);
                 match outcome {
-                    Attempt::Sent(answer) => {
-                        self.count_attempt(seq, &answer);
+                    Attempt::Sent(answer, took) => {
+                        self.count_attempt(seq, &answer, took);
                         (seq, answer)
                     }
                     Attempt::Unsendable(reason) => {
@@ -399,11 +399,12 @@ impl Worker {
         self.failed(live, seq, error, retry_after)
     }
 
-    /// Counts an attempt for the metrics, labelled with the webhook as logs show it.
-    fn count_attempt(&self, seq: u64, answer: &Answer) {
+    /// Counts and times an attempt for the metrics, labelled with the webhook as logs show it.
+    fn count_attempt(&self, seq: u64, answer: &Answer, took: Duration) {
         if let Some(job) = self.queue.job(seq) {
             let webhook = redact(&job.url);
-            crate::metrics::webhook_attempt(self.name.as_str(), &webhook, answer.outcome());
+            let outcome = answer.outcome();
+            crate::metrics::webhook_attempt(self.name.as_str(), &webhook, outcome, took);
         }
     }
 
@@ -504,8 +505,9 @@ impl Worker {
 
 /// What came of one attempt's task.
 pub enum Attempt {
-    /// The request went out; the receiver's answer (or why there was none).
-    Sent(Answer),
+    /// The request went out; the receiver's answer (or why there was none), and how long the
+    /// attempt took.
+    Sent(Answer, Duration),
     /// The job cannot be sent at all: dead-letter it with this reason.
     Unsendable(&'static str),
     /// Reading the envelope failed: the worker reloads from the store.
@@ -542,7 +544,9 @@ async fn attempt(
         headers: sign::headers(&hook, &stamp.id, stamp.timestamp, &body, now_s),
         body: body.to_vec(),
     };
-    Attempt::Sent(transport.send(req).await)
+    let started = std::time::Instant::now();
+    let answer = transport.send(req).await;
+    Attempt::Sent(answer, started.elapsed())
 }
 
 /// Makes the worker's writes durable, off the async threads.
