@@ -11,11 +11,14 @@ if [ ! -x "$VENV/bin/schemathesis" ]; then
 fi
 . .ci/gateway.sh
 
-# Something to act on: the session `default` and one of its groups.
+# Something to act on: the session `default`, one of its groups and one of its communities.
 H=(-H "X-Api-Key: $KEY" -H "content-type: application/json")
 curl -fsS "${H[@]}" -XPOST "$GW/api/sessions" -d '{"name":"default"}' >/dev/null
 GROUP="$(curl -fsS "${H[@]}" -XPOST "$GW/api/default/groups" \
   -d '{"name":"Team","participants":[{"id":"22222222222@c.us"},{"id":"33333333333@c.us"}]}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+COMMUNITY="$(curl -fsS "${H[@]}" -XPOST "$GW/api/default/communities" \
+  -d '{"name":"Street","participants":[{"id":"22222222222@c.us"}]}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 
 # 422 is the contract's answer (as WAHA) for a session that does not exist or is not WORKING:
@@ -32,6 +35,10 @@ session = "default"
 [[operations]]
 include-path-regex = '/groups/[{]id[}]'
 parameters = { id = "$GROUP" }
+
+[[operations]]
+include-path-regex = '/communities/[{]id[}]'
+parameters = { id = "$COMMUNITY" }
 TOML
 # The stateful phase follows the links from what it created itself: pinned values would send it
 # to a session or group that an earlier step deleted.
