@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::future::Future;
+use common::life;
 
 use axum::http::StatusCode;
 use common::groups::{alpha, assert_400_naming, id_of, participants, BOB, CAROL, ME};
@@ -370,29 +370,6 @@ async fn a_sessions_account_is_given_by_its_number_not_its_lid() {
         .post("/api/sessions", json!({"name": "alpha", "config": config}))
         .await;
     assert_400_naming(status, &body, "config.local.me.id");
-}
-
-/// Runs one life of the gateway on `dir` on a runtime of its own, dropped at the end, so every
-/// task holding a store is gone before the dir is opened again (as `tests/persistence.rs`).
-fn life<F, Fut, T>(dir: tempfile::TempDir, body: F) -> (tempfile::TempDir, T)
-where
-    F: FnOnce(common::Gateway) -> Fut,
-    Fut: Future<Output = (common::Gateway, T)>,
-{
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (dir, out) = rt.block_on(async move {
-        let gw = common::gateway_in(dir, |_| {}).await;
-        let (gw, out) = body(gw).await;
-        let common::Gateway { dir, state, router } = gw;
-        drop(router);
-        drop(state);
-        (dir, out)
-    });
-    drop(rt);
-    (dir, out)
 }
 
 #[test]

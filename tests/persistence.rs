@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::future::Future;
+use common::life;
 
 use axum::http::StatusCode;
 use base64::Engine;
@@ -16,28 +16,6 @@ use tower::ServiceExt;
 
 const ME: &str = "11111111111@c.us";
 const BOB: &str = "22222222222@c.us";
-
-/// Runs one life of the gateway on `dir` and hands the dir back once everything is dropped.
-fn life<F, Fut, T>(dir: tempfile::TempDir, body: F) -> (tempfile::TempDir, T)
-where
-    F: FnOnce(common::Gateway) -> Fut,
-    Fut: Future<Output = (common::Gateway, T)>,
-{
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (dir, out) = rt.block_on(async move {
-        let gw = common::gateway_in(dir, |_| {}).await;
-        let (gw, out) = body(gw).await;
-        let common::Gateway { dir, state, router } = gw;
-        drop(router);
-        drop(state);
-        (dir, out)
-    });
-    drop(rt);
-    (dir, out)
-}
 
 fn without_activity(mut sessions: Value) -> Value {
     for s in sessions.as_array_mut().expect("array") {

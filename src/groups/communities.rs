@@ -132,8 +132,7 @@ impl GroupService {
         render: Render<Group>,
     ) -> ApiResult<Reply> {
         let (this, session) = (self.clone(), session.clone());
-        let running = self.running.clone();
-        running
+        self.running
             .detached(async move { this.create_community_now(&session, new, render).await })
             .await
     }
@@ -202,8 +201,7 @@ impl GroupService {
         render: Render<CommunityOutcome>,
     ) -> ApiResult<Reply> {
         let (this, session, id) = (self.clone(), session.clone(), id.clone());
-        let running = self.running.clone();
-        running
+        self.running
             .detached(async move { this.change_community_now(&session, &id, op, render).await })
             .await
     }

@@ -245,8 +245,7 @@ impl GroupService {
         render: Render<Group>,
     ) -> ApiResult<Reply> {
         let (this, session) = (self.clone(), session.clone());
-        let running = self.running.clone();
-        running
+        self.running
             .detached(async move { this.create_now(&session, subject, others, render).await })
             .await
     }
@@ -302,11 +301,7 @@ impl GroupService {
         op: Op,
         render: Render<Outcome>,
     ) -> ApiResult<Reply> {
-        let (this, session, id) = (self.clone(), session.clone(), id.clone());
-        let running = self.running.clone();
-        running
-            .detached(async move { this.mutate_now(&session, &id, op, render, false).await })
-            .await
+        self.mutate_detached(session, id, op, render, false).await
     }
 
     /// As `mutate`, on a community: 404 `community_not_found` when `id` is none.
@@ -317,10 +312,20 @@ impl GroupService {
         op: Op,
         render: Render<Outcome>,
     ) -> ApiResult<Reply> {
+        self.mutate_detached(session, id, op, render, true).await
+    }
+
+    async fn mutate_detached(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &GroupId,
+        op: Op,
+        render: Render<Outcome>,
+        community: bool,
+    ) -> ApiResult<Reply> {
         let (this, session, id) = (self.clone(), session.clone(), id.clone());
-        let running = self.running.clone();
-        running
-            .detached(async move { this.mutate_now(&session, &id, op, render, true).await })
+        self.running
+            .detached(async move { this.mutate_now(&session, &id, op, render, community).await })
             .await
     }
 

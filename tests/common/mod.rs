@@ -220,6 +220,29 @@ impl Receiver {
     }
 }
 
+/// Runs one life of the gateway on `dir` on a runtime of its own, dropped at the end, so every
+/// task holding a store is gone before the dir is opened again; hands the dir back.
+pub fn life<F, Fut, T>(dir: tempfile::TempDir, body: F) -> (tempfile::TempDir, T)
+where
+    F: FnOnce(Gateway) -> Fut,
+    Fut: std::future::Future<Output = (Gateway, T)>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (dir, out) = rt.block_on(async move {
+        let gw = gateway_in(dir, |_| {}).await;
+        let (gw, out) = body(gw).await;
+        let Gateway { dir, state, router } = gw;
+        drop(router);
+        drop(state);
+        (dir, out)
+    });
+    drop(rt);
+    (dir, out)
+}
+
 /// Waits until `cond` holds, checking every 20 ms, or panics after `secs` seconds.
 pub async fn wait_for<F, Fut>(secs: u64, what: &str, mut cond: F)
 where
