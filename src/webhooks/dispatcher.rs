@@ -54,6 +54,13 @@ impl Clock {
         self.base_ms + self.base.elapsed().as_millis() as u64
     }
 
+    /// `now_ms` rounded up: a wait counted from it never ends before the wait has passed
+    /// (counted from the floor, a `Retry-After: 2` could be honoured in 1.9998 s).
+    pub fn now_ms_ceil(&self) -> u64 {
+        let micros = self.base.elapsed().as_micros();
+        self.base_ms + micros.div_ceil(1000) as u64
+    }
+
     fn instant_at(&self, ms: u64) -> Instant {
         self.base + Duration::from_millis(ms.saturating_sub(self.base_ms))
     }
@@ -416,7 +423,7 @@ impl Worker {
         error: String,
         retry_after: Option<String>,
     ) -> StoreResult<bool> {
-        let now = self.clock.now_ms();
+        let now = self.clock.now_ms_ceil();
         let hook = self.current_hook(live);
         let Some(job) = self.queue.job_mut(seq) else {
             return Ok(false);

@@ -511,3 +511,18 @@ fn the_stamp_is_read_from_the_envelope_head_or_else_parsed() {
     assert!(Stamp::of(br#"{"id":"evt_1","timestamp":"soon"}"#).is_none());
     assert!(Stamp::of(b"not json").is_none());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_counted_from_the_clock_never_ends_early_between_milliseconds() {
+    let clock = Clock::new();
+    tokio::time::advance(Duration::from_micros(1_500)).await;
+    let started = Instant::now();
+    let due = clock.instant_at(clock.now_ms_ceil() + 2_000);
+    assert!(
+        due - started >= Duration::from_secs(2),
+        "{:?}",
+        due - started
+    );
+    // The floor is what due checks compare with: a job due now is not due a millisecond early.
+    assert_eq!(clock.now_ms() + 1, clock.now_ms_ceil());
+}
