@@ -2,8 +2,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing::post;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{At, Json, Query};
@@ -18,10 +19,13 @@ use crate::reply::Render;
 use crate::sessions::config::SessionConfig;
 use crate::sessions::{session_404, Session, SessionRecord, Status};
 
+mod deprecated;
+
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::with_openapi(deprecated::Doc::openapi())
         .routes(routes!(create_session, list_sessions))
         .routes(routes!(get_session, update_session, delete_session))
+        .route("/api/sessions/{session}", post(deprecated::dispatch))
         .routes(routes!(start_session))
         .routes(routes!(stop_session))
         .routes(routes!(restart_session))
