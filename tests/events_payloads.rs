@@ -185,7 +185,7 @@ async fn create_sends_group_join_and_group_v2_join_to_every_member_session() {
     let gw = alpha_bob().await;
     let g = gw.group("alpha", "Team", &[BOB, CAROL]).await;
     let gid = g["id"].as_str().expect("id").to_owned();
-    for (session, invite) in [("alpha", g["invite"].clone()), ("bob", Value::Null)] {
+    for (session, admin) in [("alpha", true), ("bob", false)] {
         let events = group_events(&gw, session).await;
         assert_eq!(names(&events), ["group.join", "group.v2.join"], "{session}");
         assert_eq!(
@@ -211,7 +211,10 @@ async fn create_sends_group_join_and_group_v2_join_to_every_member_session() {
             ["timestamp", "group", "by", "_data"]
         );
         let mut info = g.clone();
-        info["invite"] = invite;
+        if !admin {
+            // Only admins see the invite; WAHA types it as a string, so it is left out.
+            info.as_object_mut().expect("object").remove("invite");
+        }
         assert_eq!(
             payload(&events[1]),
             json!({"group": info, "by": ME, "_data": data(ME, "create")}),
@@ -462,7 +465,7 @@ async fn joining_by_invite_sends_join_events_and_approval_sends_join_requests() 
     );
     let bob = group_events(&gw, "bob").await;
     assert_eq!(names(&bob), ["group.join", "group.v2.join"]);
-    assert_eq!(bob[1]["payload"]["group"]["invite"], Value::Null);
+    assert!(bob[1]["payload"]["group"].get("invite").is_none());
     assert_eq!(bob[1]["payload"]["_data"], data(BOB, "invite"));
 
     gw.put(

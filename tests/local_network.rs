@@ -29,7 +29,7 @@ async fn three_sessions_share_a_group_through_the_api_and_keep_it_after_a_restar
     let (s, b_view) = group_of(&gw, "b", &gid).await;
     assert_eq!(s, StatusCode::OK, "{b_view}");
     assert_eq!(role_in(&b_view, B).as_deref(), Some("participant"));
-    assert_eq!(b_view["invite"], Value::Null, "B is no admin");
+    assert!(b_view.get("invite").is_none(), "B is no admin: {b_view}");
     let b_join = payloads(&gw, "b", "group.v2.join").await;
     assert_eq!(b_join.len(), 1);
     assert_eq!(b_join[0]["group"]["id"], gid);

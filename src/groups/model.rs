@@ -236,7 +236,8 @@ pub struct GroupInfo {
     pub id: String,
     pub subject: String,
     pub description: String,
-    /// The invite URL; only shown to admins, else null.
+    /// The invite URL; only shown to admins, else left out (WAHA types it as a string).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub invite: Option<String>,
     pub members_can_add_new_member: bool,
     pub members_can_send_messages: bool,

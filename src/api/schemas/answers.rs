@@ -73,7 +73,9 @@ struct GroupInfoDoc {
     id: String,
     subject: String,
     description: String,
-    /// The invite URL; only shown to admins, else null.
+    /// The invite URL; only shown to admins, else left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
     invite: Option<String>,
     members_can_add_new_member: bool,
     members_can_send_messages: bool,
