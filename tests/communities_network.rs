@@ -238,3 +238,56 @@ async fn a_link_lands_with_its_community_and_its_group_together_or_not_at_all() 
         "both after a restart"
     );
 }
+
+/// B's view of the link: the party's parent and the community's groups.
+async fn b_sees(gw: &Gateway, cid: &str, gid: &str) -> (Value, Value) {
+    let (_, party) = group_of(gw, "b", gid).await;
+    let (_, info) = gw.get(&format!("/api/b/communities/{cid}")).await;
+    let parent = party.get("parentGroupId").cloned().unwrap_or(Value::Null);
+    (parent, info["groups"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_links_share_that_fails_for_a_member_is_applied_in_the_background() {
+    let faults = Faults::default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let b_store = dir.path().join("sessions").join("b");
+    let gw = common::gateway_in(dir, |c| c.faults = faults.clone()).await;
+    gw.session("a", Some(A), None).await;
+    gw.session("b", Some(B), None).await;
+    let cid = id_of(&community(&gw, "a", "Street", &[B]).await);
+    let gid = id_of(&gw.group("a", "Party", &[B]).await);
+
+    faults.fail_flushes_under(Some(FaultKind::Io), Some(&b_store));
+    let (s, body) = link(&gw, "a", &cid, &[&gid]).await;
+    assert_eq!(s, StatusCode::OK, "A's commit is durable: {body}");
+    assert_eq!(
+        b_sees(&gw, &cid, &gid).await,
+        (Value::Null, json!([])),
+        "b's copies are behind"
+    );
+    // A later change of the group waits for b's copy rather than overtake it.
+    let (s, body) = gw
+        .put(
+            &format!("/api/a/groups/{gid}/subject"),
+            json!({"subject": "Later"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "group_catching_up");
+
+    faults.fail_flushes(None);
+    let linked = (json!(cid), json!([{"id": gid, "subject": "Party"}]));
+    common::wait_for(10, "b's copies to catch up", || async {
+        b_sees(&gw, &cid, &gid).await == linked
+    })
+    .await;
+    let updates = payloads(&gw, "b", "group.v2.update").await;
+    let parents: Vec<&Value> = updates
+        .iter()
+        .map(|u| &u["group"]["parentGroupId"])
+        .collect();
+    assert_eq!(parents, [&json!(cid)], "b heard the link once");
+    let gw = restart(gw).await;
+    assert_eq!(b_sees(&gw, &cid, &gid).await, linked, "after a restart");
+}
