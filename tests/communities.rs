@@ -71,7 +71,8 @@ async fn a_new_community_has_its_creator_as_superadmin_and_an_announcement_group
 #[tokio::test]
 async fn subject_and_description_are_for_community_admins_only() {
     let gw = three_sessions().await;
-    let cid = id_of(&community(&gw, "a", "Street", &[B]).await);
+    let info = community(&gw, "a", "Street", &[B]).await;
+    let (cid, ann) = (id_of(&info), id_of(&info["announcementGroup"]));
     let path = |what: &str, s: &str| format!("/api/{s}/communities/{cid}/{what}");
     let (s, body) = gw
         .put(&path("subject", "a"), json!({"subject": "Road"}))
@@ -112,8 +113,20 @@ async fn subject_and_description_are_for_community_admins_only() {
         .await;
     assert_400_naming(s, &body, "subject");
     let updates = common::local_network::payloads(&gw, "b", "group.v2.update").await;
-    assert_eq!(updates.len(), 2, "{updates:?}");
-    assert_eq!(updates[0]["group"], json!({"id": cid, "subject": "Road"}));
+    let groups: Vec<_> = updates.iter().map(|u| u["group"].clone()).collect();
+    assert_eq!(
+        groups,
+        [
+            json!({"id": cid, "subject": "Road"}),
+            json!({"id": ann, "subject": "Road"}),
+            json!({"id": cid, "description": "All of it"}),
+        ],
+        "the announcement group carries the community's name; the description is the community's"
+    );
+    let (s, announcement) = group_of(&gw, "b", &ann).await;
+    assert_eq!(s, StatusCode::OK, "{announcement}");
+    assert_eq!(announcement["subject"], "Road");
+    assert_eq!(announcement["description"], "");
 }
 
 #[tokio::test]

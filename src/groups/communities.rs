@@ -89,7 +89,7 @@ impl GroupService {
     }
 
     /// Takes the locks a change `op` of group `id` needs: the group's, and when it is linked to
-    /// a community, the community's and its announcement group's, all in id order (a first
+    /// a community (or is one), the community's and its announcement group's, all in id order (a first
     /// pass under the group's lock finds the community; then all three are taken afresh).
     pub(super) async fn lock_family(
         &self,
@@ -107,7 +107,12 @@ impl GroupService {
                 Op::Join(code) => self.by_invite(code).ok().filter(|g| &g.id == id),
                 _ => self.load_any(session, id)?,
             };
-            let family = match group.and_then(|g| g.parent) {
+            // A community's own family is itself and its announcement group.
+            let community = group.and_then(|g| match g.community {
+                Some(_) => Some(g.id),
+                None => g.parent,
+            });
+            let family = match community {
                 Some(c) => self.family(session, &c)?,
                 None => None,
             };

@@ -21,8 +21,8 @@ use crate::ids::{ContactId, InviteCode};
 
 pub use batch::{Declined, ParticipantResult, ResultError};
 pub use community::{
-    create_community, delete_community, follow, leave_community, link, require_community_admin,
-    unlink, Family, LinkResult, Step,
+    announce_subject, create_community, delete_community, follow, leave_community, link,
+    require_community_admin, unlink, Family, LinkResult, Step,
 };
 pub use info::{revoke_invite, set_description, set_picture, set_setting, set_subject, Setting};
 pub use members::{add, create, delete, demote, leave, promote, remove};

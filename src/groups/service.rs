@@ -372,9 +372,17 @@ impl GroupService {
         if let Some(bytes) = outcome.group.as_mut().and_then(picture::move_inline) {
             fresh = Some(bytes);
         }
-        // A linked group's community and announcement group follow its subject and members.
+        // A linked group's community and announcement group follow its subject and members; a
+        // community's announcement group follows its name.
         let after = outcome.group.as_ref();
-        let follow = family.map_or_else(Vec::new, |f| rules::follow(&f, id, after, &actor, kinds));
+        let follow = match (&family, after) {
+            (Some(f), Some(c)) if &f.community.id == id => match operation {
+                "subject" => rules::announce_subject(f, c).into_iter().collect(),
+                _ => Vec::new(),
+            },
+            (Some(f), _) => rules::follow(f, id, after, &actor, kinds),
+            (None, _) => Vec::new(),
+        };
         let change = GroupChange {
             before: Some(&before),
             after,

@@ -254,6 +254,24 @@ pub fn follow(
     resync(c0, c, &fam.announcement, by, kinds)
 }
 
+/// The announcement group after its community was renamed to `c.subject`: it carries the
+/// community's name, as in WhatsApp. `None` when it already does.
+pub fn announce_subject(fam: &Family, c: &Group) -> Option<Step> {
+    let a0 = &fam.announcement;
+    if a0.subject == c.subject {
+        return None;
+    }
+    let mut a = next_version(a0);
+    a.subject = c.subject.clone();
+    let mut fields = Map::new();
+    fields.insert("subject".into(), Value::from(c.subject.as_str()));
+    let change = Change::Updated {
+        fields,
+        operation: "subject",
+    };
+    Some(step(Some(a0.clone()), Some(a), vec![change], "subject"))
+}
+
 /// The account `by` leaves the community and every linked group it is in (`linked`: the
 /// session's copies of them).
 pub fn leave_community(fam: &Family, linked: &[Group], by: &Actor) -> Result<Vec<Step>, Refusal> {
