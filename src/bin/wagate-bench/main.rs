@@ -2,7 +2,7 @@
 //! figure, its ceiling measured in the same run, and their ratio.
 //!
 //! `wagate-bench all` (minutes) or `wagate-bench smoke` (seconds, for CI); also `read`, `write`,
-//! `webhook`, `sessions`, `backlog`; `overload` (about 75 s) and `idempotency` (about 25 s) are in
+//! `webhook`, `sessions`, `backlog`, `retained`; `overload` (about 75 s) and `idempotency` (about 25 s) are in
 //! neither `all` nor `smoke`. `--svg PATH` draws the chart, `--json PATH` writes the figures.
 //!
 //! One module per scenario; this file holds the sizes of a run, the order the scenarios run in,
@@ -16,6 +16,7 @@ mod load;
 mod overload;
 mod read;
 mod report;
+mod retained;
 mod servers;
 mod sessions;
 mod setup;
@@ -42,15 +43,18 @@ struct Plan {
     groups_per_session: usize,
     backlog: u64,
     paced_rate: u64,
+    /// Events kept in one session's log by `retained`.
+    retained: u64,
 }
 
 const FULL: Plan = Plan {
     secs: 10,
     conns: 64,
-    sessions: 1000,
+    sessions: 10_000,
     groups_per_session: 10,
     backlog: 100_000,
     paced_rate: 1000,
+    retained: 1_000_000,
 };
 const SMOKE: Plan = Plan {
     secs: 1,
@@ -59,6 +63,7 @@ const SMOKE: Plan = Plan {
     groups_per_session: 2,
     backlog: 2_000,
     paced_rate: 200,
+    retained: 10_000,
 };
 
 async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
@@ -84,6 +89,9 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
     if all || what == "backlog" {
         rows.extend(backlog::backlog(plan, webhook_rate).await?);
     }
+    if all || what == "retained" {
+        rows.extend(retained::retained(plan).await?);
+    }
     if what == "overload" {
         rows.extend(overload::overload().await?);
     }
@@ -94,7 +102,7 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wagate-bench all|smoke|read|write|webhook|sessions|backlog|overload|idempotency [--svg PATH] [--json PATH]");
+    eprintln!("usage: wagate-bench all|smoke|read|write|webhook|sessions|backlog|retained|overload|idempotency [--svg PATH] [--json PATH]");
     std::process::exit(2)
 }
 
@@ -137,6 +145,7 @@ async fn main() {
         "webhook",
         "sessions",
         "backlog",
+        "retained",
         "overload",
         "idempotency",
     ]

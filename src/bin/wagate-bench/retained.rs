@@ -1,0 +1,86 @@
+//! `retained`: a million events kept in a session's log (no webhook, so nothing is delivered or
+//! pruned): the gateway's RSS as the log grows, and after a restart on it. The target is a
+//! bounded cost per retained event, not a log held in memory.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::report::{row, Row};
+use crate::servers::{start_gateway, BenchResult};
+use crate::setup::{client, contact, post, tmpdir};
+use crate::writes::{make_changes, subject_op};
+use crate::Plan;
+
+/// MiB of RSS growth allowed per million retained events.
+const TARGET_MIB_PER_M: f64 = 32.0;
+
+pub async fn retained(plan: Plan) -> BenchResult<Vec<Row>> {
+    let dir = tmpdir("retained")?;
+    let (gw, _) = start_gateway(&dir, &[]).await?;
+    let c = client();
+    post(
+        &c,
+        &format!("{}/api/sessions", gw.base),
+        json!({"name": "bench"}),
+    )
+    .await?;
+    let mut ids = Vec::new();
+    for i in 0..plan.conns {
+        let body = json!({"name": format!("g{i}"), "participants": [{"id": contact(i)}]});
+        let g = post(&c, &format!("{}/api/bench/groups", gw.base), body).await?;
+        ids.push(g["id"].as_str().unwrap_or_default().to_owned());
+    }
+    let op = Arc::new(subject_op(&c, &gw.base, &ids));
+    let mut rss = vec![gw.rss_mib()];
+    let tenth = (plan.retained / 10).max(1);
+    let mut made = 0u64;
+    for _ in 0..10 {
+        if make_changes(&op, made..made + tenth, plan.conns).await != tenth {
+            return Err("a change failed while filling the log".into());
+        }
+        made += tenth;
+        rss.push(gw.rss_mib());
+    }
+    drop(gw);
+    let (gw, _) = start_gateway(&dir, &[]).await?;
+    // One read of the log's end, so that start-up's lazily loaded state is in.
+    let tail = c
+        .get(format!("{}/api/bench/events?limit=1000", gw.base))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    tail.bytes().await.map_err(|e| e.to_string())?;
+    let restarted = gw.rss_mib();
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+    let millions = made as f64 / 1e6;
+    let first = rss.first().copied().unwrap_or(0.0);
+    let last = rss.last().copied().unwrap_or(0.0);
+    let steps = rss.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>();
+    let per_m = |to: f64| (to - first) / millions;
+    let target = format!("≤ {TARGET_MIB_PER_M} MiB per million");
+    Ok(vec![
+        row(
+            "retained",
+            &format!(
+                "RSS growth while logging {made} events (MiB: {})",
+                steps.join(" → ")
+            ),
+            per_m(last),
+            "MiB per million events",
+            None,
+            &target,
+            per_m(last) <= TARGET_MIB_PER_M,
+        ),
+        row(
+            "retained",
+            &format!("RSS after a restart on the log: {restarted:.0} MiB"),
+            per_m(restarted),
+            "MiB per million events",
+            None,
+            &target,
+            per_m(restarted) <= TARGET_MIB_PER_M,
+        ),
+    ])
+}
