@@ -260,14 +260,25 @@ def restart_steps(driver, wait):
           f"Confirm restarted the session: {notice.text!r}")
 
 
-def phone_steps(driver, wait):
+def phone_steps(driver, wait, gid):
+    """A phone-sized window: every view fits the width (tables become cards)."""
     driver.set_window_size(390, 844)
-    driver.get(GW + "/dashboard#sessions")
-    wait.until(lambda d: session_cells(d)["Status"] == "WORKING")
-    sizes = driver.execute_script(
-        "return [document.documentElement.scrollWidth, window.innerWidth]")
-    check(sizes[0] <= sizes[1], f"no horizontal overflow on a phone: {sizes}")
-    shot(driver, "phone")
+    views = [("sessions", f"#sessions-table tr[data-session='{SESSION}']"),
+             (f"groups/{SESSION}", f"section[data-group='{gid}']"),
+             (f"deliveries/{SESSION}", "table[data-list='dead'] tr[data-delivery]"),
+             (f"events/{SESSION}", "#events-list li")]
+    for view, ready in views:
+        driver.get(f"{GW}/dashboard#{view}")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ready))
+        sizes = driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]")
+        check(sizes[0] <= sizes[1], f"#{view}: no horizontal overflow on a phone: {sizes}")
+        shot(driver, "phone-" + view.split("/")[0])
+        if view.startswith("deliveries"):
+            wait.until(lambda d: d.find_element(
+                By.CSS_SELECTOR, "[data-count='pending']").text == "0")
+            pending = driver.find_element(By.CSS_SELECTOR, "table[data-list='pending']")
+            check(not pending.is_displayed(), "an empty list of pending deliveries is not shown")
 
 
 def main() -> int:
@@ -283,7 +294,7 @@ def main() -> int:
         deliveries_steps(driver, wait)
         events_steps(driver, wait, gid)
         restart_steps(driver, wait)
-        phone_steps(driver, wait)
+        phone_steps(driver, wait, gid)
         errors = severe(driver)
         check(not errors, f"no error in the browser log: {errors}")
         print("dashboard: 1 passed, 0 failed")
