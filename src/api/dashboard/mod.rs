@@ -31,7 +31,7 @@ macro_rules! asset {
         Asset {
             name: $name,
             content_type: $type,
-            body: include_str!(concat!("../../assets/dashboard/", $name)),
+            body: include_str!($name),
         }
     };
 }
