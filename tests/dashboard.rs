@@ -35,7 +35,7 @@ async fn fetch(gw: &common::Gateway, path: &str) -> (Response<Body>, String) {
     (Response::from_parts(parts, Body::empty()), text)
 }
 
-fn header_of<'a>(resp: &'a Response<Body>, name: header::HeaderName) -> &'a str {
+fn header_of(resp: &Response<Body>, name: header::HeaderName) -> &str {
     resp.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
