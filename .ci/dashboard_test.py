@@ -7,8 +7,9 @@ participants through the API, then, each step asserted: a wrong key shows the AP
 the right key shows the session and its group; the group's participants with roles and pn and
 its invite link; a dead delivery with its last error; retry once the receiver answers 200 takes
 it out of the dead list and the receiver gets it; a rename made through the API appears in the
-events tail, filtered and expandable; a restart goes through the confirmation dialog; a
-phone-sized window has no horizontal overflow; and the browser log has no error. Screenshots:
+events tail, filtered and expandable; a restart goes through the confirmation dialog; Tab
+reaches real controls with a visible focus and Enter opens a tab; a phone-sized window has no
+horizontal overflow in any view; and the browser log has no error. Screenshots:
 target/dashboard-*.png.
 """
 
@@ -24,6 +25,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -125,6 +127,21 @@ def key_steps(driver, wait):
     driver.find_element(By.ID, "key-input").send_keys(KEY)
     driver.find_element(By.ID, "key-save").click()
     wait.until(ec.invisibility_of_element_located((By.ID, "notice")))
+
+
+def keyboard_steps(driver, wait, gid):
+    """Tab moves through real controls, the focused one outlined; Enter on a tab opens it."""
+    driver.find_element(By.ID, "key-input").click()
+    for want in ["key-save", "key-forget", "tab-sessions", "tab-groups"]:
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        focused = driver.switch_to.active_element
+        check(focused.get_attribute("id") == want, f"Tab reaches #{want}")
+        style = driver.execute_script(
+            "const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]")
+        check(style[0] == "solid" and style[1] != "0px", f"#{want} shows its focus: {style}")
+    driver.switch_to.active_element.send_keys(Keys.ENTER)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"section[data-group='{gid}']"))
+    check(True, "Enter on the Groups tab shows the groups")
 
 
 def session_cells(driver):
@@ -294,6 +311,7 @@ def main() -> int:
         deliveries_steps(driver, wait)
         events_steps(driver, wait, gid)
         restart_steps(driver, wait)
+        keyboard_steps(driver, wait, gid)
         phone_steps(driver, wait, gid)
         errors = severe(driver)
         check(not errors, f"no error in the browser log: {errors}")
