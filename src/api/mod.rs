@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod communities;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -222,7 +223,7 @@ fn spec_json(doc: &utoipa::openapi::OpenApi) -> String {
     serde_json::to_string_pretty(&spec_value(doc)).unwrap_or_default()
 }
 
-/// The whole app: API, Swagger UI, auth, limits, error shape for everything.
+/// The whole app: API, Swagger UI, dashboard, auth, limits, error shape for everything.
 pub fn app(state: AppState) -> Router {
     // Installed before the first request, so that nothing recorded before a scrape is lost.
     let _ = crate::metrics::handle();
@@ -262,6 +263,8 @@ pub fn app(state: AppState) -> Router {
         .merge(SwaggerUi::new("/swagger").external_url_unchecked("/-json", spec_value(&doc)))
         .merge(metrics)
         .route("/", get(|| async { Redirect::temporary("/swagger/") }))
+        // Open like the Swagger UI, and not in the document: the page's own API calls carry the key.
+        .merge(dashboard::router())
         .route("/openapi.json", spec_route)
         .merge(api.with_state(state))
         .layer(DefaultBodyLimit::max(1024 * 1024))
