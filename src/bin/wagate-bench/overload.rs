@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::load::percentile_ms;
 use crate::report::{row, Row};
 use crate::servers::{rss_mib, start_gateway, BenchResult};
-use crate::setup::{client, contact, post, tmpdir};
+use crate::setup::{client, plain_setup, tmpdir};
 
 const CONNS: usize = 800;
 const SECS: u64 = 30;
@@ -46,19 +46,11 @@ async fn one(slow: bool) -> BenchResult<Vec<Row>> {
     }
     let (gw, _) = start_gateway(&dir, &env).await?;
     let c = client();
-    post(
-        &c,
-        &format!("{}/api/sessions", gw.base),
-        json!({"name": "bench"}),
-    )
-    .await?;
-    let mut urls = Vec::new();
-    for i in 0..GROUPS {
-        let body = json!({"name": format!("g{i}"), "participants": [{"id": contact(i)}]});
-        let g = post(&c, &format!("{}/api/bench/groups", gw.base), body).await?;
-        let id = g["id"].as_str().unwrap_or_default();
-        urls.push(format!("{}/api/bench/groups/{id}/subject", gw.base));
-    }
+    let urls: Vec<String> = plain_setup(&c, &gw.base, GROUPS)
+        .await?
+        .iter()
+        .map(|id| format!("{}/api/bench/groups/{id}/subject", gw.base))
+        .collect();
     let normal_us = baseline(&c, &urls[0]).await?;
     let idle_rss = gw.rss_mib();
     let until = Instant::now() + Duration::from_secs(SECS);

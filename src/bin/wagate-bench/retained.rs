@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::report::{row, Row};
 use crate::servers::{start_gateway, BenchResult};
-use crate::setup::{client, contact, post, tmpdir};
+use crate::setup::{client, plain_setup, tmpdir};
 use crate::writes::{make_changes, subject_op};
 use crate::Plan;
 
@@ -19,18 +17,7 @@ pub async fn retained(plan: Plan) -> BenchResult<Vec<Row>> {
     let dir = tmpdir("retained")?;
     let (gw, _) = start_gateway(&dir, &[]).await?;
     let c = client();
-    post(
-        &c,
-        &format!("{}/api/sessions", gw.base),
-        json!({"name": "bench"}),
-    )
-    .await?;
-    let mut ids = Vec::new();
-    for i in 0..plan.conns {
-        let body = json!({"name": format!("g{i}"), "participants": [{"id": contact(i)}]});
-        let g = post(&c, &format!("{}/api/bench/groups", gw.base), body).await?;
-        ids.push(g["id"].as_str().unwrap_or_default().to_owned());
-    }
+    let ids = plain_setup(&c, &gw.base, plan.conns).await?;
     let op = Arc::new(subject_op(&c, &gw.base, &ids));
     let mut rss = vec![gw.rss_mib()];
     let tenth = (plan.retained / 10).max(1);

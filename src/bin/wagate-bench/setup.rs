@@ -45,6 +45,18 @@ pub fn hook_off() -> bool {
     std::env::var("WAGATE_BENCH_NO_HOOK").is_ok_and(|v| v == "1")
 }
 
+/// A session `bench` without webhooks and `n` groups of one contact each; answers their ids.
+pub async fn plain_setup(c: &reqwest::Client, base: &str, n: usize) -> BenchResult<Vec<String>> {
+    post(c, &format!("{base}/api/sessions"), json!({"name": "bench"})).await?;
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = json!({"name": format!("g{i}"), "participants": [{"id": contact(i)}]});
+        let g = post(c, &format!("{base}/api/bench/groups"), body).await?;
+        ids.push(g["id"].as_str().unwrap_or_default().to_owned());
+    }
+    Ok(ids)
+}
+
 /// A session `bench` with one webhook to `receiver` and `groups` groups; answers the group ids.
 pub async fn webhook_setup(
     c: &reqwest::Client,
