@@ -9,12 +9,10 @@ example. Saves target/swagger-ui.png.
 
 import os
 import sys
-import tempfile
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
+from chromium import chromium
 from selenium.webdriver.support.ui import WebDriverWait
 
 GW = os.environ["GW"]
@@ -23,16 +21,7 @@ SHOT = os.environ.get("SHOT", "target/swagger-ui.png")
 
 
 def main() -> int:
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for flag in [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,1400",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='wagate-chromium-')}",
-    ]:
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver = chromium("1280,1400")
     wait = WebDriverWait(driver, 30)
     try:
         driver.get(GW + "/")

@@ -17,16 +17,14 @@ import http.server
 import json
 import os
 import sys
-import tempfile
 import threading
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
+from chromium import chromium
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 GW = os.environ["GW"]
@@ -72,17 +70,7 @@ def api(method, path, body=None):
 
 
 def browser():
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for flag in [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,1000",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='wagate-dashboard-')}",
-    ]:
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    return chromium("1280,1000", logs=True)
 
 
 def severe(driver):
