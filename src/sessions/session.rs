@@ -143,6 +143,23 @@ impl Session {
         self.queue(work, endpoints, now_ms, true, remember)
     }
 
+    /// As `commit_answered`, for a pipelined group change: written only onto version `base` of
+    /// its group, else answered `Applied::stale` (see `Commit::based_on`). Queued at once.
+    pub fn commit_on(
+        &self,
+        work: Work,
+        endpoints: Vec<EndpointFilter>,
+        now_ms: u64,
+        remember: Option<Remember>,
+        base: u64,
+    ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
+        let queued = Commit::new(work, &endpoints, now_ms).map(|commit| {
+            let commit = commit.remembering(remember).based_on(Some(base));
+            self.committer.submit(&self.store, commit, true)
+        });
+        async move { queued?.await }
+    }
+
     /// Keeps an answer to a request that changed nothing (durably, in the committer's round).
     pub async fn remember(&self, remember: Remember) -> Result<(), StoreError> {
         self.queue(Work::Flush, Vec::new(), 0, false, Some(remember))

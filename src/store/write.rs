@@ -278,10 +278,21 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
             tx.insert(TreeId::Meta, SESSION_KEY, bytes)?;
         }
         Work::Group { write, fanout } => {
+            if item
+                .base
+                .is_some_and(|base| base != held(st, &write.group_id))
+            {
+                return Ok(Applied {
+                    seqs: Vec::new(),
+                    skipped: true,
+                    stale: true,
+                });
+            }
             if !group(tx, st, write)? {
                 return Ok(Applied {
                     seqs: Vec::new(),
                     skipped: true,
+                    stale: false,
                 });
             }
             if let Some((id, bytes)) = fanout {
@@ -299,6 +310,7 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
                 return Ok(Applied {
                     seqs: Vec::new(),
                     skipped: true,
+                    stale: false,
                 });
             }
             if let Some((id, bytes)) = fanout {
@@ -310,6 +322,7 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
                 return Ok(Applied {
                     seqs: Vec::new(),
                     skipped: true,
+                    stale: false,
                 });
             }
             tx.insert(TreeId::Deliveries, key, job)?;
@@ -336,17 +349,22 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
     Ok(Applied {
         seqs,
         skipped: false,
+        stale: false,
     })
+}
+
+/// The version of group `gid` the store holds at this point of the round.
+fn held(st: &RoundState<'_>, gid: &str) -> u64 {
+    st.written
+        .get(gid)
+        .or_else(|| st.stored.get(gid))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Writes one session's copy of a group; false when it is not newer than the stored one.
 fn group(tx: &mut Tx<'_>, st: &mut RoundState<'_>, w: &GroupWrite) -> TxResult<bool> {
-    let stored = st
-        .written
-        .get(w.group_id.as_str())
-        .or_else(|| st.stored.get(&w.group_id))
-        .copied()
-        .unwrap_or(0);
+    let stored = held(st, &w.group_id);
     if stored >= w.version {
         return Ok(false);
     }
