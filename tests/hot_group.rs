@@ -221,18 +221,14 @@ async fn a_failed_round_fails_every_change_queued_on_it_and_the_group_stays_its_
     };
     let (status, body) = first.await.expect("first change");
     assert_eq!(status, 503, "{body}");
-    // Flushes work again for the next rounds: those changes fail only because of the first.
+    // Flushes work again for the next rounds: those changes fail because of the first.
     faults.fail_flushes(None);
     let later = later.await.expect("later changes");
     for a in &later {
         assert_eq!(a.status, 503, "{} was built on a failed change", a.subject);
-        assert_eq!(a.body["code"], "storage_unavailable");
-        let message = a.body["message"].as_str().unwrap_or("");
-        assert!(
-            message.contains("built on"),
-            "refused as built on it: {}",
-            a.body
-        );
+        // Refused by the store, still recovering from the failed round when the next round
+        // comes, or (in a round after it recovered) as built on a version it never held.
+        assert_eq!(a.body["code"], "storage_unavailable", "{}", a.body);
     }
     faults.set_flush_delay(Duration::ZERO);
 
