@@ -190,7 +190,11 @@ impl GroupService {
         };
         let endpoints = self.registry().endpoints(&session.record());
         let remember = reply.remember.take();
-        let answer = session.commit_on(work, endpoints, now, remember, before.version);
+        // Refused before it was queued (a full queue): nothing was built on it.
+        let answer = match session.commit_on(work, endpoints, now, remember, before.version) {
+            Ok(answer) => answer,
+            Err(e) => return Tried::Answered(Err(e.into())),
+        };
         let ticket = self.pipeline.queued(id, after.clone());
         // Queued in order: the next change of the group may be decided now.
         drop(guard);

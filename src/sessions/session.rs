@@ -144,7 +144,8 @@ impl Session {
     }
 
     /// As `commit_answered`, for a pipelined group change: written only onto version `base` of
-    /// its group, else answered `Applied::stale` (see `Commit::based_on`). Queued at once.
+    /// its group, else answered `Applied::stale` (see `Commit::based_on`). Queued at once, or
+    /// refused at once (`StoreError::Overloaded` when the committer's queue is full).
     pub fn commit_on(
         &self,
         work: Work,
@@ -152,12 +153,13 @@ impl Session {
         now_ms: u64,
         remember: Option<Remember>,
         base: u64,
-    ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
-        let queued = Commit::new(work, &endpoints, now_ms).map(|commit| {
-            let commit = commit.remembering(remember).based_on(Some(base));
-            self.committer.submit(&self.store, commit, true)
-        });
-        async move { queued?.await }
+    ) -> Result<
+        impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static,
+        StoreError,
+    > {
+        let commit = Commit::new(work, &endpoints, now_ms)?;
+        let commit = commit.remembering(remember).based_on(Some(base));
+        self.committer.send(&self.store, commit, true)
     }
 
     /// Keeps an answer to a request that changed nothing (durably, in the committer's round).
