@@ -268,6 +268,15 @@ fn apply(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<Ap
     Ok(applied)
 }
 
+/// A change of a round that writes nothing: skipped, or `stale` (see `Commit::base`).
+fn unwritten(stale: bool) -> Applied {
+    Applied {
+        seqs: Vec::new(),
+        skipped: true,
+        stale,
+    }
+}
+
 /// Writes one change of a round, but its kept answer.
 fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<Applied> {
     // Per event of the change: whether it is logged (a skipped group write drops its events).
@@ -282,18 +291,10 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
                 .base
                 .is_some_and(|base| base != held(st, &write.group_id))
             {
-                return Ok(Applied {
-                    seqs: Vec::new(),
-                    skipped: true,
-                    stale: true,
-                });
+                return Ok(unwritten(true));
             }
             if !group(tx, st, write)? {
-                return Ok(Applied {
-                    seqs: Vec::new(),
-                    skipped: true,
-                    stale: false,
-                });
+                return Ok(unwritten(false));
             }
             if let Some((id, bytes)) = fanout {
                 tx.insert(TreeId::Fanout, &id.to_be_bytes(), bytes)?;
@@ -307,11 +308,7 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
                 live.extend(std::iter::repeat_n(written, w.events.len()));
             }
             if !any {
-                return Ok(Applied {
-                    seqs: Vec::new(),
-                    skipped: true,
-                    stale: false,
-                });
+                return Ok(unwritten(false));
             }
             if let Some((id, bytes)) = fanout {
                 tx.insert(TreeId::Fanout, &id.to_be_bytes(), bytes)?;
@@ -319,11 +316,7 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
         }
         Work::Requeue { key, job } => {
             if tx.remove(TreeId::Dead, key)?.is_none() {
-                return Ok(Applied {
-                    seqs: Vec::new(),
-                    skipped: true,
-                    stale: false,
-                });
+                return Ok(unwritten(false));
             }
             tx.insert(TreeId::Deliveries, key, job)?;
             st.requeued += 1;
