@@ -104,7 +104,7 @@ impl GroupService {
 
     /// One session's share of a change: its copy of the group, its picture bytes (`picture`:
     /// those of the group after the change, when a member needs them) and its events.
-    fn write_for(
+    pub(super) fn write_for(
         &self,
         session: &Session,
         change: &GroupChange<'_>,

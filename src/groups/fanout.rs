@@ -90,6 +90,11 @@ impl CatchingUp {
         self.done.notify_waiters();
     }
 
+    /// Whether a share of `id` is pending.
+    pub fn pending(&self, id: &GroupId) -> bool {
+        self.count(id) > 0
+    }
+
     /// Waits until no share of `id` is pending, at most `wait`; false when time ran out.
     pub async fn wait(&self, id: &GroupId, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;

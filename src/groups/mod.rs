@@ -6,6 +6,7 @@ pub mod fanout;
 pub mod lids;
 pub mod model;
 pub mod picture;
+mod pipeline;
 pub mod refusal;
 pub mod rules;
 pub mod running;

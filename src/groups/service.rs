@@ -10,6 +10,7 @@ use super::fanout::CatchingUp;
 use super::lids;
 use super::model::{Group, NewPicture};
 use super::picture;
+use super::pipeline::{self, Pipeline, Tried};
 use super::refusal::Refusal;
 use super::rules::{self, Actor, Op, Outcome};
 use super::running::Running;
@@ -36,6 +37,8 @@ pub struct GroupService {
     pub(super) index: RwLock<Index>,
     /// Test hook: abort the process after the acting commit, before the fan-out.
     abort_before_fanout: bool,
+    /// Groups with pipelined changes in flight, and the state the last one queued leaves.
+    pub(super) pipeline: Pipeline,
     /// Groups whose last change still has members' shares to apply (see `fanout`).
     catching_up: CatchingUp,
     /// Changes running to their end, even when the request that asked for one went away (the
@@ -93,6 +96,7 @@ impl GroupService {
             index: RwLock::new(Index::default()),
             abort_before_fanout,
             catching_up: CatchingUp::default(),
+            pipeline: Pipeline::default(),
             running: Arc::default(),
         });
         svc.resume_fanouts().await?;
@@ -129,8 +133,18 @@ impl GroupService {
         &self.catching_up
     }
 
-    /// Takes the group's gateway-wide lock.
+    /// Takes the group's gateway-wide lock, once no pipelined change of it is in flight: every
+    /// change but a pipelined one starts from the group's durable state, and holds the lock
+    /// across its commit and fan-out.
     async fn lock_group(&self, id: &GroupId) -> GroupGuard<'_> {
+        let guard = self.lock_queued(id).await;
+        self.pipeline.drain(id).await;
+        guard
+    }
+
+    /// Takes the group's gateway-wide lock as a pipelined change does: changes of the group
+    /// still in flight stay in flight.
+    pub(super) async fn lock_queued(&self, id: &GroupId) -> GroupGuard<'_> {
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
             locks.entry(id.clone()).or_default().clone()
@@ -340,6 +354,25 @@ impl GroupService {
         // Held to the answer: a stop waits for this change, and this change sees the stop.
         let _gate = session.gate.read().await;
         session.require_working()?;
+        if community || !pipeline::pipelines(&op) {
+            return self.mutate_serial(session, id, op, render, community).await;
+        }
+        match self.pipelined(session, id, op, render).await {
+            Tried::Answered(answer) => answer,
+            Tried::Declined(op, render) => self.mutate_serial(session, id, op, render, false).await,
+        }
+    }
+
+    /// A change through the usual write path: the group's lock (and its community's) held
+    /// across the commit and the fan-out.
+    async fn mutate_serial(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        id: &GroupId,
+        op: Op,
+        render: Render<Outcome>,
+        community: bool,
+    ) -> ApiResult<Reply> {
         // The group's lock, and its community's when it is linked to one.
         let (_guards, family) = self.lock_family(session, id, &op).await?;
         // Taken after the wait: a change of accounts waits only for changes being made.

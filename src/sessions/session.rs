@@ -143,6 +143,25 @@ impl Session {
         self.queue(work, endpoints, now_ms, true, remember)
     }
 
+    /// As `commit_answered`, for a pipelined group change: written only onto version `base` of
+    /// its group, else answered `Applied::stale` (see `Commit::based_on`). Queued at once, or
+    /// refused at once (`StoreError::Overloaded` when the committer's queue is full).
+    pub fn commit_on(
+        &self,
+        work: Work,
+        endpoints: Vec<EndpointFilter>,
+        now_ms: u64,
+        remember: Option<Remember>,
+        base: u64,
+    ) -> Result<
+        impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static,
+        StoreError,
+    > {
+        let commit = Commit::new(work, &endpoints, now_ms)?;
+        let commit = commit.remembering(remember).based_on(Some(base));
+        self.committer.send(&self.store, commit, true)
+    }
+
     /// Keeps an answer to a request that changed nothing (durably, in the committer's round).
     pub async fn remember(&self, remember: Remember) -> Result<(), StoreError> {
         self.queue(Work::Flush, Vec::new(), 0, false, Some(remember))

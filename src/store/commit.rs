@@ -81,21 +81,30 @@ impl Committer {
         commit: Commit,
         fresh: bool,
     ) -> impl std::future::Future<Output = StoreResult<Applied>> + Send + 'static {
+        let sent = self.send(store, commit, fresh);
+        async move { sent?.await }
+    }
+
+    /// As `submit`, telling at once whether the change was queued: a pipelined change is kept
+    /// as the group's latest state only once it is.
+    pub fn send(
+        &self,
+        store: &Arc<SessionStore>,
+        commit: Commit,
+        fresh: bool,
+    ) -> StoreResult<impl std::future::Future<Output = StoreResult<Applied>> + Send + 'static> {
         let (reply, answer) = oneshot::channel();
-        let sent = if fresh && self.queued.load(Ordering::Relaxed) >= self.max_queued {
-            Err(StoreError::Overloaded)
-        } else {
-            self.queued.fetch_add(1, Ordering::Relaxed);
-            self.tx
-                .send(Message::Commit(Job {
-                    store: store.clone(),
-                    commit,
-                    reply,
-                }))
-                .map_err(|_| stopped())
+        if fresh && self.queued.load(Ordering::Relaxed) >= self.max_queued {
+            return Err(StoreError::Overloaded);
+        }
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let job = Job {
+            store: store.clone(),
+            commit,
+            reply,
         };
-        async move {
-            sent?;
+        self.tx.send(Message::Commit(job)).map_err(|_| stopped())?;
+        Ok(async move {
             // Unit tests run the dispatcher under paused time, which jumps to the next timer
             // whenever the runtime is idle, unless a blocking task is running: wait in one there,
             // so that time stands still while the committer works, as it does for a real flush.
@@ -106,7 +115,7 @@ impl Committer {
             #[cfg(not(test))]
             let answer = answer.await;
             answer.map_err(|_| stopped())?
-        }
+        })
     }
 }
 

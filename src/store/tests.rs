@@ -44,6 +44,36 @@ fn seqs(applied: Vec<Applied>) -> Vec<Vec<u64>> {
 }
 
 #[test]
+fn a_change_built_on_a_version_the_store_does_not_hold_is_stale_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
+    store.commit_many(&[write(1, "one")]).expect("round");
+    let applied = store
+        .commit_many(&[
+            write(2, "two").based_on(Some(1)),
+            write(3, "three").based_on(Some(2)),
+            write(5, "five").based_on(Some(4)),
+        ])
+        .expect("round");
+    let stale: Vec<bool> = applied.iter().map(|a| a.stale).collect();
+    assert_eq!(
+        stale,
+        [false, false, true],
+        "built on 4, which the store never held"
+    );
+    assert!(applied[2].skipped && applied[2].seqs.is_empty(), "no event");
+    assert!(subject(&store).contains("three"));
+    assert_eq!(
+        store
+            .pending_jobs([1; 8], 0, u64::MAX, 10)
+            .expect("jobs")
+            .len(),
+        3,
+        "no job for the stale change"
+    );
+}
+
+#[test]
 fn a_write_at_or_below_the_stored_version_is_skipped_within_a_round_across_rounds_and_restarts() {
     let dir = tempfile::tempdir().expect("dir");
     let store = SessionStore::open(dir.path(), Faults::default()).expect("open");

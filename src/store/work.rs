@@ -142,6 +142,10 @@ pub struct Commit {
     pub(super) jobs: Vec<EventJobs>,
     /// The answer to keep with the change (an idempotent request's), in the same transaction.
     pub(super) remember: Option<Remember>,
+    /// For a `Work::Group` decided against the group as an earlier change still in the queue
+    /// leaves it (a pipelined change): the version the store must hold when this one is written.
+    /// Any other, and the change is not written (`Applied::stale`): one it was built on failed.
+    pub(super) base: Option<u64>,
 }
 
 /// An answer kept under an idempotency key: the caller's key (scoped as it likes) and record.
@@ -173,12 +177,19 @@ impl Commit {
             work,
             jobs,
             remember: None,
+            base: None,
         })
     }
 
     /// The same change, keeping `remember` with it (in its transaction) when there is one.
     pub fn remembering(mut self, remember: Option<Remember>) -> Self {
         self.remember = remember;
+        self
+    }
+
+    /// The same change, written only onto version `base` of its group (see `Commit::base`).
+    pub fn based_on(mut self, base: Option<u64>) -> Self {
+        self.base = base;
         self
     }
 }
@@ -191,6 +202,9 @@ pub struct Applied {
     /// Nothing was written: a group write at or below the stored version, or a requeue of a
     /// delivery that is not dead any more.
     pub skipped: bool,
+    /// Not written either, because the store did not hold the version the change was built on
+    /// (`Commit::base`): an earlier change of the group, queued before it, failed.
+    pub stale: bool,
 }
 
 /// A webhook endpoint as the store sees it: its key prefix and which events it takes.

@@ -268,6 +268,15 @@ fn apply(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<Ap
     Ok(applied)
 }
 
+/// A change of a round that writes nothing: skipped, or `stale` (see `Commit::base`).
+fn unwritten(stale: bool) -> Applied {
+    Applied {
+        seqs: Vec::new(),
+        skipped: true,
+        stale,
+    }
+}
+
 /// Writes one change of a round, but its kept answer.
 fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<Applied> {
     // Per event of the change: whether it is logged (a skipped group write drops its events).
@@ -278,11 +287,14 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
             tx.insert(TreeId::Meta, SESSION_KEY, bytes)?;
         }
         Work::Group { write, fanout } => {
+            if item
+                .base
+                .is_some_and(|base| base != held(st, &write.group_id))
+            {
+                return Ok(unwritten(true));
+            }
             if !group(tx, st, write)? {
-                return Ok(Applied {
-                    seqs: Vec::new(),
-                    skipped: true,
-                });
+                return Ok(unwritten(false));
             }
             if let Some((id, bytes)) = fanout {
                 tx.insert(TreeId::Fanout, &id.to_be_bytes(), bytes)?;
@@ -296,10 +308,7 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
                 live.extend(std::iter::repeat_n(written, w.events.len()));
             }
             if !any {
-                return Ok(Applied {
-                    seqs: Vec::new(),
-                    skipped: true,
-                });
+                return Ok(unwritten(false));
             }
             if let Some((id, bytes)) = fanout {
                 tx.insert(TreeId::Fanout, &id.to_be_bytes(), bytes)?;
@@ -307,10 +316,7 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
         }
         Work::Requeue { key, job } => {
             if tx.remove(TreeId::Dead, key)?.is_none() {
-                return Ok(Applied {
-                    seqs: Vec::new(),
-                    skipped: true,
-                });
+                return Ok(unwritten(false));
             }
             tx.insert(TreeId::Deliveries, key, job)?;
             st.requeued += 1;
@@ -336,17 +342,22 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
     Ok(Applied {
         seqs,
         skipped: false,
+        stale: false,
     })
+}
+
+/// The version of group `gid` the store holds at this point of the round.
+fn held(st: &RoundState<'_>, gid: &str) -> u64 {
+    st.written
+        .get(gid)
+        .or_else(|| st.stored.get(gid))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Writes one session's copy of a group; false when it is not newer than the stored one.
 fn group(tx: &mut Tx<'_>, st: &mut RoundState<'_>, w: &GroupWrite) -> TxResult<bool> {
-    let stored = st
-        .written
-        .get(w.group_id.as_str())
-        .or_else(|| st.stored.get(&w.group_id))
-        .copied()
-        .unwrap_or(0);
+    let stored = held(st, &w.group_id);
     if stored >= w.version {
         return Ok(false);
     }

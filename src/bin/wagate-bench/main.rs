@@ -1,7 +1,7 @@
 //! wagate-bench: drives the real gateway over HTTP on loopback and prints, for each scenario, the
 //! figure, its ceiling measured in the same run, and their ratio.
 //!
-//! `wagate-bench all` (minutes) or `wagate-bench smoke` (seconds, for CI); also `read`, `write`,
+//! `wagate-bench all` (minutes) or `wagate-bench smoke` (seconds, for CI); also `read`, `write`, `hot`,
 //! `webhook`, `sessions`, `backlog`, `retained`; `overload` (about 75 s) and `idempotency` (about 25 s) are in
 //! neither `all` nor `smoke`. `--svg PATH` draws the chart, `--json PATH` writes the figures.
 //!
@@ -75,6 +75,9 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
     if all || what == "write" {
         rows.extend(write::write(plan).await?);
     }
+    if all || what == "hot" {
+        rows.extend(write::hot(plan).await?);
+    }
     let mut webhook_rate = None;
     if all || what == "webhook" || what == "backlog" {
         let (r, rate) = webhook::webhook(plan).await?;
@@ -102,7 +105,7 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wagate-bench all|smoke|read|write|webhook|sessions|backlog|retained|overload|idempotency [--svg PATH] [--json PATH]");
+    eprintln!("usage: wagate-bench all|smoke|read|write|hot|webhook|sessions|backlog|retained|overload|idempotency [--svg PATH] [--json PATH]");
     std::process::exit(2)
 }
 
@@ -142,6 +145,7 @@ async fn main() {
         "smoke",
         "read",
         "write",
+        "hot",
         "webhook",
         "sessions",
         "backlog",

@@ -1,5 +1,6 @@
-//! `write`: durable `PUT subject` renames (one webhook subscribed) from 64 connections, against
-//! raw sled inserts of the same bytes, each flushed, taken in turns with the figure.
+//! `write`: durable `PUT subject` renames (one webhook subscribed) from 64 connections, spread
+//! over 64 groups; `hot`: the same, all on ONE group. Each against raw sled inserts of the same
+//! bytes, each flushed, 64-way, taken in turns with the figure.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +17,20 @@ use crate::writes::subject_op;
 use crate::Plan;
 
 pub async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
-    let dir = tmpdir("write")?;
+    let name = "PUT subject req/s (durable, 1 webhook)";
+    measure(plan, ("write", name), plan.conns).await
+}
+
+/// Every connection renames the same group: how much of the ceiling one group's changes reach.
+pub async fn hot(plan: Plan) -> BenchResult<Vec<Row>> {
+    let name = "PUT subject req/s, ONE group (durable, 1 webhook)";
+    measure(plan, ("hot", name), 1).await
+}
+
+/// The figure `scenario` names: `plan.conns` connections renaming `groups` groups.
+async fn measure(plan: Plan, scenario: (&str, &str), groups: usize) -> BenchResult<Vec<Row>> {
+    let (label, name) = scenario;
+    let dir = tmpdir(label)?;
     let (gw, _) = start_gateway(&dir, &[]).await?;
     let recv = start_receiver().await?;
     let c = client();
@@ -24,7 +38,7 @@ pub async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
         &c,
         &gw.base,
         &recv.url,
-        plan.conns,
+        groups,
         json!({"policy": "constant", "delaySeconds": 1, "attempts": 5}),
     )
     .await?;
@@ -59,7 +73,7 @@ pub async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
         ceil_use.add_since(None, from);
     }
     eprintln!(
-        "write: CPU per durable PUT, its delivery included: gateway {:.0} µs, bench (client and receiver) {:.0} µs; CPU steal {:.0} % during the figure, {:.0} % during the ceiling",
+        "{label}: CPU per durable PUT, its delivery included: gateway {:.0} µs, bench (client and receiver) {:.0} µs; CPU steal {:.0} % during the figure, {:.0} % during the ceiling",
         fig_use.gateway * 1e6 / fig.ok.max(1) as f64,
         fig_use.bench * 1e6 / fig.ok.max(1) as f64,
         fig_use.steal_pct(),
@@ -67,12 +81,7 @@ pub async fn write(plan: Plan) -> BenchResult<Vec<Row>> {
     );
     drop(gw);
     let rows = against_ceiling(
-        (
-            "write",
-            "PUT subject req/s (durable, 1 webhook)",
-            "req/s",
-            &fig,
-        ),
+        (label, name, "req/s", &fig),
         ("ceiling: raw sled insert + flush", "writes/s", &ceil),
     );
     let _ = std::fs::remove_dir_all(&dir);
