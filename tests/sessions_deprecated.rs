@@ -170,3 +170,53 @@ async fn the_old_operations_are_documented_as_deprecated() {
     }
     assert!(doc["paths"]["/api/sessions/{session}"]["post"].is_null());
 }
+
+/// Status and `Allow` of `method` on `path`, with an optional Idempotency-Key and body.
+async fn allow(
+    gw: &common::Gateway,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (StatusCode, String) {
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(k) = key {
+        req = req.header("idempotency-key", k);
+    }
+    let req = req
+        .body(axum::body::Body::from(body.to_owned()))
+        .expect("request");
+    let resp = gw.router.clone().oneshot(req).await.expect("answer");
+    let allow = resp
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap_or("?").to_owned());
+    (resp.status(), allow.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_sessions_path_allows_what_it_answers_and_a_key_does_not_turn_a_405_into_a_422() {
+    let gw = common::gateway().await;
+    gw.session("other", None, None).await;
+    let plain = (
+        StatusCode::METHOD_NOT_ALLOWED,
+        "GET,HEAD,PUT,DELETE".to_owned(),
+    );
+    for method in ["OPTIONS", "PATCH", "POST"] {
+        let got = allow(&gw, method, "/api/sessions/other", None, "{}").await;
+        assert_eq!(got, plain, "{method}");
+    }
+    // The same key with two bodies: a 405 each time, never kept (422 idempotency_key_reused).
+    for body in [r#"{"config": null}"#, r#"{"config": {}}"#] {
+        let got = allow(&gw, "POST", "/api/sessions/other", Some("k-1"), body).await;
+        assert_eq!(got, plain, "{body}");
+    }
+    // Where the old operations are, POST is allowed too, beside a session of that name's methods.
+    let (status, allowed) = allow(&gw, "OPTIONS", "/api/sessions/start", None, "{}").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(allowed.split(',').any(|m| m == "POST"), "{allowed}");
+}

@@ -71,6 +71,15 @@ impl Scope {
             ("sessions", None) | ("sessions", Some("")) if method == Method::POST => {
                 Some(Scope::Gateway)
             }
+            // POST on `/api/sessions/{session}` is only WAHA's old start/stop/logout: for any
+            // other name it is a 405, which a key must not turn into a kept answer or a 422.
+            ("sessions", Some(name))
+                if method == Method::POST
+                    && segs.next().is_none()
+                    && !super::sessions::OLD_OPERATIONS.contains(&name) =>
+            {
+                None
+            }
             ("sessions", Some(name)) => SessionName::parse(name).ok().map(Scope::Session),
             ("server", _) => None,
             (name, _) => SessionName::parse(name).ok().map(Scope::Session),

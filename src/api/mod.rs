@@ -339,6 +339,11 @@ async fn not_found(uri: Uri) -> ApiError {
     )
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let refused = ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()));
+    // The router lists every method of a route; one path answers fewer than its route has.
+    match sessions::allow_of(uri.path()) {
+        Some(allow) => ([(axum::http::header::ALLOW, allow)], refused).into_response(),
+        None => refused.into_response(),
+    }
 }

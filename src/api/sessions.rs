@@ -21,6 +21,8 @@ use crate::sessions::{session_404, Session, SessionRecord, Status};
 
 mod deprecated;
 
+pub use deprecated::{allow_of, OLD_OPERATIONS};
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(deprecated::Doc::openapi())
         .routes(routes!(create_session, list_sessions))

@@ -6,6 +6,7 @@
 //! away from a session named `start`. Any other name there answers 405, as before.
 
 use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::header::ALLOW;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -54,6 +55,17 @@ pub struct SessionLogoutDeprecatedRequest {
     name: String,
 }
 
+/// The names under `/api/sessions/` whose POST is one of WAHA's old operations.
+pub const OLD_OPERATIONS: [&str; 3] = ["start", "stop", "logout"];
+
+/// The methods `/api/sessions/{name}` allows, for a 405 there: the router's own list has POST,
+/// which only the three old operations answer.
+pub fn allow_of(path: &str) -> Option<&'static str> {
+    let name = path.strip_prefix("/api/sessions/")?;
+    let plain = !name.is_empty() && !name.contains('/');
+    (plain && !OLD_OPERATIONS.contains(&name)).then_some("GET,HEAD,PUT,DELETE")
+}
+
 /// POST on `/api/sessions/{session}`: `start`, `stop` and `logout` are WAHA's old operations.
 pub(super) async fn dispatch(
     State(state): State<AppState>,
@@ -75,9 +87,12 @@ pub(super) async fn dispatch(
             Ok(Json(b)) => delete(&state, &b.name).await,
             Err(e) => Err(e),
         },
-        _ => Err(ApiError::MethodNotAllowed(format!(
-            "POST is not allowed on /api/sessions/{path}"
-        ))),
+        _ => {
+            let refused =
+                ApiError::MethodNotAllowed(format!("POST is not allowed on /api/sessions/{path}"));
+            let allow = allow_of(&format!("/api/sessions/{path}")).unwrap_or("GET,HEAD,PUT,DELETE");
+            return ([(ALLOW, allow)], refused).into_response();
+        }
     };
     answer.unwrap_or_else(IntoResponse::into_response)
 }
