@@ -47,6 +47,7 @@ pub async fn read(plan: Plan) -> BenchResult<Vec<Row>> {
     let rows = against_ceiling(
         ("read", "GET group (50 participants) req/s", "req/s", &fig),
         ("ceiling: bare axum, same bytes", "req/s", &ceil),
+        0.5,
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)

@@ -41,10 +41,12 @@ pub fn row(
     }
 }
 
-/// A figure measured as a closed loop, and its ceiling's row: ratio, latencies, target ≥ 0.5.
+/// A figure measured as a closed loop, and its ceiling's row: ratio, latencies, and whether the
+/// ratio reaches `target`.
 pub fn against_ceiling(
     figure: (&str, &str, &str, &Stats),
     ceiling: (&str, &str, &Stats),
+    target: f64,
 ) -> Vec<Row> {
     let (scenario, name, unit, fig) = figure;
     let (c_name, c_unit, ceil) = ceiling;
@@ -54,10 +56,10 @@ pub fn against_ceiling(
         fig.rate(),
         unit,
         Some(ceil.rate()),
-        "≥ 0.5 of ceiling",
+        &format!("≥ {target} of ceiling"),
         false,
     );
-    r.met = r.ratio.unwrap_or(0.0) >= 0.5;
+    r.met = r.ratio.unwrap_or(0.0) >= target;
     r.p50_ms = Some(fig.pct_ms(0.5));
     r.p99_ms = Some(fig.pct_ms(0.99));
     let mut c_row = row(scenario, c_name, ceil.rate(), c_unit, None, "", true);

@@ -187,12 +187,13 @@ fn rows(plan: Plan, d: &Drain, rate: f64, lat: &[u64], paced: &Stats, burst_rate
         rate,
         "events/s",
         Some(ceil.rate()),
-        "≥ 0.5 of ceiling; p99 ≤ 20 ms",
+        "≥ 0.6 of ceiling; p99 ≤ 20 ms",
         false,
     );
     r.p50_ms = Some(percentile_ms(lat, 0.5));
     r.p99_ms = Some(percentile_ms(lat, 0.99));
-    r.met = d.delivered && r.ratio.unwrap_or(0.0) >= 0.5 && r.p99_ms.unwrap_or(f64::MAX) <= 20.0;
+    // Issue 14: delivery at 0.6 of the bare POST loop.
+    r.met = d.delivered && r.ratio.unwrap_or(0.0) >= 0.6 && r.p99_ms.unwrap_or(f64::MAX) <= 20.0;
     let mut c_row = row(
         "webhook",
         &format!("ceiling: bare reqwest POST loop (own process), {CONCURRENCY} in flight"),

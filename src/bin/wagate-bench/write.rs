@@ -83,6 +83,8 @@ async fn measure(plan: Plan, scenario: (&str, &str), groups: usize) -> BenchResu
     let rows = against_ceiling(
         (label, name, "req/s", &fig),
         ("ceiling: raw sled insert + flush", "writes/s", &ceil),
+        // Issue 14: writes spread over many groups ≥ 0.6 on every run; one hot group ≥ 0.5.
+        if label == "hot" { 0.5 } else { 0.6 },
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
