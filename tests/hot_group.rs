@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
+use common::groups::{delivered_until, subject_of};
 use common::{gateway_in, receiver, wait_for, Gateway, Receiver};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -60,12 +61,6 @@ fn stored_version(gw: &Gateway, gid: &str) -> u64 {
     group["version"].as_u64().expect("version")
 }
 
-async fn subject_of(gw: &Gateway, gid: &str) -> String {
-    let (status, body) = gw.get(&format!("/api/s/groups/{gid}")).await;
-    assert_eq!(status, 200, "{body}");
-    body["subject"].as_str().expect("subject").to_owned()
-}
-
 /// The session's logged `group.v2.update`s: (cursor, subject), oldest first.
 async fn logged(gw: &Gateway) -> Vec<(u64, String)> {
     let (status, body) = gw.get("/api/s/events?limit=1000").await;
@@ -83,25 +78,6 @@ async fn logged(gw: &Gateway) -> Vec<(u64, String)> {
             (cursor, subject)
         })
         .collect()
-}
-
-/// Receives `group.v2.update`s until one renames to `last`; answers the subjects, one per id.
-async fn delivered_until(rx: &mut Receiver, last: &str) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    loop {
-        let r = rx.next(10).await.json();
-        let subject = r["payload"]["group"]["subject"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned();
-        if r["event"] == "group.v2.update" && seen.insert(r["id"].to_string()) {
-            out.push(subject.clone());
-        }
-        if subject == last {
-            return out;
-        }
-    }
 }
 
 /// One rename sent at `sent` and answered at `answered`.
@@ -178,7 +154,7 @@ async fn many_concurrent_changes_to_one_group_each_land_once_in_the_order_the_an
         }
     }
     let last = &log.last().expect("logged").1;
-    assert_eq!(&subject_of(&gw, &gid).await, last);
+    assert_eq!(&subject_of(&gw, "s", &gid).await, last);
     assert_eq!(
         stored_version(&gw, &gid),
         from + subjects.len() as u64,
@@ -209,7 +185,7 @@ async fn a_failed_round_fails_every_change_queued_on_it_and_the_group_stays_its_
     wait_for(
         5,
         "the first change to be written, its flush pending",
-        || async { subject_of(&gw, &gid).await == "failed" },
+        || async { subject_of(&gw, "s", &gid).await == "failed" },
     )
     .await;
     let queued: Vec<String> = (0..8).map(|i| format!("built on it {i}")).collect();
@@ -233,7 +209,7 @@ async fn a_failed_round_fails_every_change_queued_on_it_and_the_group_stays_its_
     faults.set_flush_delay(Duration::ZERO);
 
     assert_eq!(
-        subject_of(&gw, &gid).await,
+        subject_of(&gw, "s", &gid).await,
         "durable",
         "the last durable state"
     );
@@ -245,7 +221,7 @@ async fn a_failed_round_fails_every_change_queued_on_it_and_the_group_stays_its_
         rename(&gw.router, &gid, "after").await.0 == 200
     })
     .await;
-    assert_eq!(subject_of(&gw, &gid).await, "after");
+    assert_eq!(subject_of(&gw, "s", &gid).await, "after");
     assert_eq!(stored_version(&gw, &gid), durable + 1);
     assert_eq!(subjects(logged(&gw).await), ["durable", "after"]);
     // One group's events arrive in order: had any failed change gone out, it would come first.

@@ -8,7 +8,7 @@ mod common;
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 
-use common::process::{start, Wagate};
+use common::process::{free_port, start, Wagate};
 use common::wait_for;
 use serde_json::{json, Value};
 
@@ -24,14 +24,6 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// Starts `prometheus` scraping `target` (host:port) every second; waits until it is ready.
@@ -113,13 +105,7 @@ async fn series_where(prom: &Prometheus, q: &str, ok: impl Fn(f64) -> bool) -> V
 async fn failing_receiver() -> String {
     let app =
         axum::Router::new().fallback(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = common::serve_app(app).await;
     format!("http://{addr}/hook")
 }
 

@@ -39,13 +39,7 @@ async fn receiver() -> Receiver {
             axum::http::StatusCode::OK
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = common::serve_app(app).await;
     Receiver {
         url: format!("http://{addr}/hook"),
         stall,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use common::groups::{delivered_until, subject_of};
 use common::{gateway_in, receiver, wait_for, Gateway, Receiver};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -52,12 +53,6 @@ async fn rename(
     .await
 }
 
-async fn subject_of(gw: &Gateway, session: &str, gid: &str) -> String {
-    let (status, body) = gw.get(&format!("/api/{session}/groups/{gid}")).await;
-    assert_eq!(status, StatusCode::OK, "reads keep working: {body}");
-    body["subject"].as_str().expect("subject").to_owned()
-}
-
 /// The subjects of the session's `group.v2.update` events, oldest first.
 async fn logged_subjects(gw: &Gateway, session: &str) -> Vec<String> {
     gw.events(session)
@@ -66,25 +61,6 @@ async fn logged_subjects(gw: &Gateway, session: &str) -> Vec<String> {
         .filter(|e| e["event"] == "group.v2.update")
         .filter_map(|e| e["payload"]["group"]["subject"].as_str().map(str::to_owned))
         .collect()
-}
-
-/// Receives `group.v2.update`s until one renames to `last`; answers the subjects, one per event id.
-async fn delivered_until(rx: &mut Receiver, last: &str) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    loop {
-        let r = rx.next(10).await.json();
-        let subject = r["payload"]["group"]["subject"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned();
-        if r["event"] == "group.v2.update" && seen.insert(r["id"].to_string()) {
-            out.push(subject.clone());
-        }
-        if subject == last {
-            return out;
-        }
-    }
 }
 
 /// A gateway with the fault seam, a session `s` whose webhook takes `group.v2.update`, a group.

@@ -44,13 +44,7 @@ async fn refusing_receiver(retry_after: &'static [&'static str]) -> (String, Arc
             (StatusCode::SERVICE_UNAVAILABLE, headers)
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = common::serve_app(app).await;
     (format!("http://{addr}/hook"), count)
 }
 

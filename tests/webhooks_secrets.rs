@@ -38,14 +38,7 @@ fn assert_no_secret(what: &str, text: &str) {
 /// A receiver that answers 500 to everything; answers its address.
 async fn failing_receiver() -> std::net::SocketAddr {
     let app = axum::Router::new().fallback(|| async { StatusCode::INTERNAL_SERVER_ERROR });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    common::serve_app(app).await
 }
 
 /// Every answer the test got, to be searched for secrets at the end.

@@ -197,13 +197,7 @@ pub async fn receiver(answer: impl Fn(usize) -> u16 + Send + Sync + 'static) -> 
             }
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind receiver");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = serve_app(app).await;
     Receiver {
         url: format!("http://{addr}/webhook"),
         rx,
@@ -266,4 +260,16 @@ pub fn keys(v: &Value) -> Vec<&str> {
         .keys()
         .map(String::as_str)
         .collect()
+}
+
+/// Serves `app` on a free port of 127.0.0.1 in the background; answers its address.
+pub async fn serve_app(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
 }

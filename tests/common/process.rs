@@ -19,7 +19,8 @@ impl Drop for Wagate {
     }
 }
 
-fn free_port() -> u16 {
+/// A port of 127.0.0.1 free at the time of asking.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()

@@ -73,13 +73,7 @@ impl Recorder {
                 }
             }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a recorder");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = super::serve_app(app).await;
         Recorder {
             url: format!("http://{addr}/hook"),
             ..rec
