@@ -58,12 +58,15 @@ pub struct SessionLogoutDeprecatedRequest {
 /// The names under `/api/sessions/` whose POST is one of WAHA's old operations.
 pub const OLD_OPERATIONS: [&str; 3] = ["start", "stop", "logout"];
 
+/// What `/api/sessions/{session}` answers for a session of any other name.
+const SESSION_METHODS: &str = "GET,HEAD,PUT,DELETE";
+
 /// The methods `/api/sessions/{name}` allows, for a 405 there: the router's own list has POST,
 /// which only the three old operations answer.
 pub fn allow_of(path: &str) -> Option<&'static str> {
     let name = path.strip_prefix("/api/sessions/")?;
     let plain = !name.is_empty() && !name.contains('/');
-    (plain && !OLD_OPERATIONS.contains(&name)).then_some("GET,HEAD,PUT,DELETE")
+    (plain && !OLD_OPERATIONS.contains(&name)).then_some(SESSION_METHODS)
 }
 
 /// POST on `/api/sessions/{session}`: `start`, `stop` and `logout` are WAHA's old operations.
@@ -72,29 +75,31 @@ pub(super) async fn dispatch(
     Path(path): Path<String>,
     req: Request,
 ) -> Response {
-    let answer = match path.as_str() {
-        "start" => match Json::<SessionStartDeprecatedRequest>::from_request(req, &state).await {
-            Ok(Json(b)) => start_session(&state, b)
-                .await
-                .map(IntoResponse::into_response),
-            Err(e) => Err(e),
-        },
-        "stop" => match Json::<SessionStopDeprecatedRequest>::from_request(req, &state).await {
-            Ok(Json(b)) => stop_session(&state, b).await,
-            Err(e) => Err(e),
-        },
-        "logout" => match Json::<SessionLogoutDeprecatedRequest>::from_request(req, &state).await {
-            Ok(Json(b)) => delete(&state, &b.name).await,
-            Err(e) => Err(e),
-        },
+    answer(&state, &path, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn answer(state: &AppState, path: &str, req: Request) -> ApiResult<Response> {
+    match path {
+        "start" => {
+            let Json(b) = Json::<SessionStartDeprecatedRequest>::from_request(req, state).await?;
+            Ok(start_session(state, b).await?.into_response())
+        }
+        "stop" => {
+            let Json(b) = Json::<SessionStopDeprecatedRequest>::from_request(req, state).await?;
+            stop_session(state, b).await
+        }
+        "logout" => {
+            let Json(b) = Json::<SessionLogoutDeprecatedRequest>::from_request(req, state).await?;
+            delete(state, &b.name).await
+        }
         _ => {
             let refused =
                 ApiError::MethodNotAllowed(format!("POST is not allowed on /api/sessions/{path}"));
-            let allow = allow_of(&format!("/api/sessions/{path}")).unwrap_or("GET,HEAD,PUT,DELETE");
-            return ([(ALLOW, allow)], refused).into_response();
+            Ok(([(ALLOW, SESSION_METHODS)], refused).into_response())
         }
-    };
-    answer.unwrap_or_else(IntoResponse::into_response)
+    }
 }
 
 /// How these answers are rendered. An `Idempotency-Key` on them is kept by the middleware
