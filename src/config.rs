@@ -78,6 +78,11 @@ pub struct Config {
     /// group and both rendered bodies; the least recently read go first); 0 turns it off.
     #[arg(long, env = "WAGATE_RENDER_CACHE_MB", default_value_t = 64)]
     pub render_cache_mb: usize,
+    /// Sessions' stores open at once at most: a store opens on first use and closes when idle
+    /// (the least recently used first beyond this; any after 5 minutes unused). One open store
+    /// costs about 0.25 MiB.
+    #[arg(long, env = "WAGATE_MAX_OPEN_STORES", default_value_t = 256)]
+    pub max_open_stores: usize,
     /// The log's form: `text` (colour only on a terminal) or `json` (one object per line).
     #[arg(long, env = "WAGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -101,6 +101,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
     let storage = sessions::Storage {
         max_queued: config.max_queued_commits(),
         faults: config.faults.clone(),
+        max_open: config.max_open_stores.max(1),
     };
     let registry = tokio::task::spawn_blocking(move || {
         Registry::open(&data_dir, env, global_hook, wake_tx, storage)
@@ -108,6 +109,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
     .await
     .map_err(|e| StartError::Config(e.to_string()))??;
     let registry = Arc::new(registry.with_denied_networks(deny.clone()));
+    sessions::spawn_closer(&registry, config.event_retention_ms());
     let groups = GroupService::open(registry.clone(), config.test_abort_before_fanout).await?;
     let dispatcher = webhooks::spawn(
         registry.clone(),
@@ -198,5 +200,12 @@ async fn stop(state: &AppState) {
         );
     }
     state.dispatcher.stop().await;
+    // The next start reads the catalog instead of opening these stores.
+    let registry = state.registry.clone();
+    let closing = tokio::task::spawn_blocking(move || registry.close_all());
+    match tokio::time::timeout(STOP_SETTLE, closing).await {
+        Ok(Ok(n)) => tracing::debug!(closed = n, "stores closed"),
+        _ => tracing::warn!("stores still closing at exit: the next start opens them"),
+    }
     tracing::info!("stopped");
 }

@@ -119,6 +119,10 @@ fn describe() {
         "Age of the oldest pending delivery's event, by session and webhook (0 when none)"
     );
     describe_gauge!("wagate_sessions", "Sessions by status");
+    describe_gauge!(
+        "wagate_open_stores",
+        "Sessions' stores open now (the rest are closed until used; cap WAGATE_MAX_OPEN_STORES)"
+    );
     describe_counter!(
         "wagate_overloaded_total",
         "Requests refused with 503 overloaded (beyond WAGATE_MAX_INFLIGHT)"
@@ -198,6 +202,11 @@ pub fn webhook_backlog(session: &str, webhook: &str, pending: usize, dead: usize
 /// How many sessions are in `status`.
 pub fn sessions(status: &str, n: usize) {
     gauge!("wagate_sessions", "status" => status.to_owned()).set(n as f64);
+}
+
+/// How many sessions' stores are open now.
+pub fn open_stores(n: usize) {
+    gauge!("wagate_open_stores").set(n as f64);
 }
 
 /// A request refused with 503 `overloaded`.

@@ -177,7 +177,7 @@ impl Idempotency {
     pub fn open(registry: &Registry, window_hours: u64, clock: Clock) -> StoreResult<Self> {
         let mut creates = HashMap::new();
         for s in registry.list() {
-            for (k, _) in s.store.remembered_with_prefix(&[1])? {
+            for k in s.store.keys()?.creates {
                 let key = String::from_utf8_lossy(&k[1..]).into_owned();
                 creates.insert(key, s.name.clone());
             }

@@ -102,12 +102,13 @@ impl GroupService {
         svc.resume_fanouts().await?;
         let mut index = Index::default();
         for session in svc.registry.list() {
-            for (code, gid) in session.store.invites()? {
+            let keys = session.store.keys()?;
+            for (code, gid) in keys.invites {
                 if let (Ok(code), Ok(gid)) = (InviteCode::parse(&code), GroupId::parse(&gid)) {
                     index.invites.insert(code, gid);
                 }
             }
-            for (gid, _) in session.store.groups()? {
+            for gid in keys.groups {
                 if let Ok(gid) = GroupId::parse(&gid) {
                     index
                         .holders

@@ -3,8 +3,10 @@
 
 pub mod config;
 mod session;
+mod stores;
 
 pub use session::Session;
+pub use stores::{prune_store, spawn_closer};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,8 +23,8 @@ use crate::ids::{ContactId, SessionName};
 use crate::networks::DenyList;
 use crate::reply::{Render, Reply};
 use crate::store::{
-    Commit, Committer, EndpointFilter, EventRecord, Faults, Remember, SessionStore, StoreError,
-    Work,
+    Catalog, Commit, Committer, EndpointFilter, EventRecord, Faults, OpenStores, Remember,
+    SessionStore, StoreError, Work,
 };
 use config::{SessionConfig, WebhookConfig};
 
@@ -103,6 +105,10 @@ pub struct Registry {
     /// The gateway's own store (`<data>/gateway/`): answers of idempotent requests that belong
     /// to no existing session.
     gateway: Arc<SessionStore>,
+    /// Summaries of the closed stores (`<data>/catalog/`), so that start-up opens none.
+    catalog: Arc<Catalog>,
+    /// The open stores, counted against `WAGATE_MAX_OPEN_STORES`.
+    stores: Arc<OpenStores>,
 }
 
 /// How the stores are written: the committer's queue bound and the fault seam.
@@ -111,6 +117,8 @@ pub struct Storage {
     /// New changes that may wait for the committer; more are refused as overloaded.
     pub max_queued: usize,
     pub faults: Faults,
+    /// Sessions' stores open at once at most (beyond it the least recently used close).
+    pub max_open: usize,
 }
 
 pub fn now_ms() -> u64 {
@@ -149,29 +157,16 @@ impl Registry {
                 name.map(|n| (n, entry.path()))
             })
             .collect();
-        // Opening a sled database is mostly waiting on small reads: a few threads at once make a
-        // thousand sessions start in a fraction of the time.
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
-        let chunk = named.len().div_ceil(threads).max(1);
-        let shared = &committer;
-        let opened: Vec<Result<Option<Session>, StoreError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = named
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|(n, p)| open_session(n, p, shared, faults))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(StoreError::Poisoned)]))
-                .collect()
-        });
+        let catalog = Arc::new(Catalog::open(&data_dir.join("catalog"))?);
+        let stores = Arc::new(OpenStores::new(storage.max_open));
+        let opener = stores::Opener {
+            committer: &committer,
+            faults,
+            catalog: &catalog,
+            stores: &stores,
+        };
+        let opened = opener.all(named)?;
         for session in opened {
-            let Some(session) = session? else { continue };
             let session = Arc::new(session);
             inner.by_me.insert(session.me_id(), session.name.clone());
             inner.sessions.insert(session.name.clone(), session);
@@ -191,6 +186,8 @@ impl Registry {
             faults: storage.faults.clone(),
             accounts: tokio::sync::RwLock::new(()),
             deny: Arc::default(),
+            catalog,
+            stores,
         })
     }
 
@@ -386,11 +383,20 @@ impl Registry {
         self.check_me_free(&me.id, &name)?;
         let path = self.data_dir.join("sessions").join(name.as_str());
         let store = {
-            let path = path.clone();
-            let faults = self.faults.clone();
-            tokio::task::spawn_blocking(move || SessionStore::open(&path, faults))
-                .await
-                .map_err(ApiError::internal)??
+            let (path, name) = (path.clone(), name.clone());
+            let (committer, faults) = (self.committer.clone(), self.faults.clone());
+            let (catalog, stores) = (self.catalog.clone(), self.stores.clone());
+            tokio::task::spawn_blocking(move || {
+                let opener = stores::Opener {
+                    committer: &committer,
+                    faults: &faults,
+                    catalog: &catalog,
+                    stores: &stores,
+                };
+                opener.store(&name, &path)
+            })
+            .await
+            .map_err(ApiError::internal)??
         };
         let rec = SessionRecord {
             name: name.to_string(),
@@ -515,41 +521,27 @@ impl Registry {
         };
         if let Some(s) = &removed {
             let path = s.store.path().to_owned();
-            tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&path))
-                .await
-                .map_err(ApiError::internal)?
-                .or_else(|e| {
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })
-                .map_err(ApiError::internal)?;
+            let (catalog, key) = (self.catalog.clone(), name.to_string());
+            tokio::task::spawn_blocking(move || {
+                // Its summary first: a summary without its folder is ignored, not the reverse.
+                catalog.forget(&key).map_err(std::io::Error::other)?;
+                std::fs::remove_dir_all(&path)
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(ApiError::internal)?;
             // Its delivery workers stop.
             self.notify(name);
         }
         Ok(removed)
     }
-}
-
-fn open_session(
-    name: &SessionName,
-    path: &Path,
-    committer: &Committer,
-    faults: &Faults,
-) -> Result<Option<Session>, StoreError> {
-    let store = SessionStore::open(path, faults.clone())?;
-    let Some(record) = store.load_record::<SessionRecord>()? else {
-        tracing::warn!(session = %name, "skipping a session store without a record (interrupted create)");
-        return Ok(None);
-    };
-    Ok(Some(Session::new(
-        name.clone(),
-        store,
-        record,
-        committer.clone(),
-    )))
 }
 
 pub fn session_404(name: &SessionName) -> ApiError {

@@ -53,7 +53,7 @@ pub enum JobState {
 }
 
 impl JobState {
-    fn tree(self) -> TreeId {
+    pub(super) fn tree(self) -> TreeId {
         match self {
             JobState::Pending => TreeId::Deliveries,
             JobState::Dead => TreeId::Dead,
@@ -71,12 +71,15 @@ impl SessionStore {
         to: u64,
         limit: usize,
     ) -> StoreResult<Vec<(u64, DeliveryJob)>> {
+        // Opened first: a store's counters are read when it opens.
+        let t = self.trees()?;
         let to = to.min(self.durable_seq());
         if from > to {
             return Ok(Vec::new());
         }
         let range = delivery_key(endpoint, from).to_vec()..=delivery_key(endpoint, to).to_vec();
         let mut out = Vec::new();
+        drop(t);
         for (k, v) in self.scan(TreeId::Deliveries, range, limit)? {
             if let Some((_, seq)) = split_delivery_key(&k) {
                 out.push((seq, DeliveryJob::from_bytes(seq, &v)?));
@@ -85,8 +88,16 @@ impl SessionStore {
         Ok(out)
     }
 
-    /// The endpoints that have pending jobs (one seek per endpoint, not a full scan).
+    /// The endpoints that have pending jobs (one seek per endpoint, not a full scan; from the
+    /// summary while the store is closed).
     pub fn endpoints_with_jobs(&self) -> StoreResult<Vec<[u8; 8]>> {
+        if let Some(s) = self.closed_summary() {
+            return Ok(s
+                .tallies(JobState::Pending)
+                .iter()
+                .map(|t| t.endpoint)
+                .collect());
+        }
         let mut out = Vec::new();
         let mut from = [0u8; 16];
         loop {
@@ -105,6 +116,7 @@ impl SessionStore {
 
     /// The delivery log: jobs in `state` of durable events, in key order, as (key, job).
     pub fn jobs(&self, state: JobState, limit: usize) -> StoreResult<Vec<([u8; 16], DeliveryJob)>> {
+        drop(self.trees()?); // opened first: a store's counters are read when it opens
         let durable = self.durable_seq();
         let mut out = Vec::new();
         for (k, v) in self.scan(state.tree(), .., usize::MAX)? {
@@ -140,7 +152,7 @@ impl SessionStore {
 
     /// Rewrites a pending job (after a failed attempt).
     pub fn save_job(&self, endpoint: [u8; 8], seq: u64, job: &DeliveryJob) -> StoreResult<()> {
-        self.trees()?
+        self.writable()?
             .tree(TreeId::Deliveries)
             .insert(delivery_key(endpoint, seq), job.to_bytes()?)?;
         Ok(())
@@ -148,7 +160,7 @@ impl SessionStore {
 
     /// Forgets a delivered job.
     pub fn remove_job(&self, endpoint: [u8; 8], seq: u64) -> StoreResult<()> {
-        self.trees()?
+        self.writable()?
             .tree(TreeId::Deliveries)
             .remove(delivery_key(endpoint, seq))?;
         Ok(())
@@ -157,7 +169,7 @@ impl SessionStore {
     /// Per endpoint with jobs in `state`, in key order: how many, and the oldest's sequence
     /// number and URL. For the metrics: keys are counted as they are on disk, so during a failed
     /// round not yet taken back the figures may include that round's jobs.
-    pub fn job_tally(&self, state: JobState) -> StoreResult<Vec<JobTally>> {
+    pub(super) fn job_tally_open(&self, state: JobState) -> StoreResult<Vec<JobTally>> {
         let trees = self.trees()?;
         let tree = trees.tree(state.tree());
         let mut out: Vec<JobTally> = Vec::new();

@@ -10,18 +10,22 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use sled::IVec;
 
+mod catalog;
 mod commit;
 mod fault;
 mod jobs;
+mod lazy;
 mod recover;
 mod snapshot;
 mod trees;
 mod work;
 mod write;
 
+pub use catalog::{Catalog, Summary, CREATES_PREFIX};
 pub use commit::Committer;
 pub use fault::{FaultKind, Faults};
 pub use jobs::{DeliveryJob, JobState, JobTally};
+pub use lazy::OpenStores;
 pub use snapshot::{restore, Snapshot};
 pub use trees::TreeId;
 pub use work::{
@@ -104,6 +108,13 @@ pub struct SessionStore {
     faults: Faults,
     /// Set while a failed round is not yet durably undone: the store takes no writes.
     failure: Mutex<Option<Failure>>,
+    /// Set for a store opened on demand and closed when idle (see `lazy`).
+    lazy: Option<lazy::Lazy>,
+    /// Whether the catalog is known to hold no summary of this store (see `writable`).
+    marked: AtomicBool,
+    /// Held while the store closes and while its summary is forgotten, so that the two keep
+    /// their order in the catalog.
+    closing: Mutex<()>,
     /// `failure.is_some()`, readable without the lock on every read and write.
     failed: AtomicBool,
     /// Before-images of a failed round that reads see until it is undone.
@@ -179,21 +190,45 @@ impl SessionStore {
     pub fn open(path: &Path, faults: Faults) -> StoreResult<Self> {
         let trees = Trees::open(path)?;
         let c = counters(&trees)?;
-        Ok(Self {
+        let store = Self::unopened(path, faults, Some(trees), None);
+        store.set_counters(&c);
+        Ok(store)
+    }
+
+    fn unopened(
+        path: &Path,
+        faults: Faults,
+        trees: Option<Trees>,
+        lazy: Option<lazy::Lazy>,
+    ) -> Self {
+        Self {
             path: path.to_owned(),
-            trees: RwLock::new(Some(Arc::new(trees))),
+            trees: RwLock::new(trees.map(Arc::new)),
             faults,
+            marked: AtomicBool::new(lazy.is_none()),
+            lazy,
+            closing: Mutex::new(()),
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
             overlay: RwLock::new(None),
             version_cache: Mutex::new(HashMap::new()),
-            next_seq: Mutex::new(c.next_seq),
-            durable: AtomicU64::new(c.next_seq - 1),
-            round: AtomicU64::new(c.round),
-            group_count: AtomicU64::new(c.groups),
+            next_seq: Mutex::new(1),
+            durable: AtomicU64::new(0),
+            round: AtomicU64::new(0),
+            group_count: AtomicU64::new(0),
             requeues: AtomicU64::new(0),
             moves: AtomicU64::new(0),
-        })
+        }
+    }
+
+    /// Takes the counters read from the database.
+    fn set_counters(&self, c: &Counters) {
+        if let Ok(mut n) = self.next_seq.lock() {
+            *n = c.next_seq;
+        }
+        self.durable.store(c.next_seq - 1, Ordering::Release);
+        self.round.store(c.round, Ordering::Release);
+        self.group_count.store(c.groups, Ordering::Release);
     }
 
     pub fn path(&self) -> &Path {
@@ -202,13 +237,14 @@ impl SessionStore {
 
     /// The open database, for the length of one read or write.
     fn trees(&self) -> StoreResult<Arc<Trees>> {
-        let slot = self.trees.read().map_err(|_| StoreError::Poisoned)?;
-        match slot.as_ref() {
-            Some(t) => Ok(t.clone()),
-            None => Err(StoreError::Unavailable {
-                kind: FaultKind::Io,
-                detail: "the database is closed after a storage fault".into(),
-            }),
+        let open = {
+            let slot = self.trees.read().map_err(|_| StoreError::Poisoned)?;
+            slot.as_ref().cloned()
+        };
+        self.touch();
+        match open {
+            Some(t) => Ok(t),
+            None => self.open_again(),
         }
     }
 
@@ -331,9 +367,10 @@ impl SessionStore {
 
     /// Durable events after `after` (exclusive), oldest first.
     pub fn events_after(&self, after: u64, limit: usize) -> StoreResult<Vec<(u64, IVec)>> {
+        // Opened first: a store's counters are read when it opens.
+        let t = self.trees()?;
         let durable = self.durable_seq();
         let mut out = Vec::new();
-        let t = self.trees()?;
         for r in t
             .tree(TreeId::Events)
             .range(after.saturating_add(1).to_be_bytes()..)
@@ -382,7 +419,9 @@ impl SessionStore {
                 n += 1;
             }
         }
-        t.tree(TreeId::Events).apply_batch(batch)?;
+        if n > 0 {
+            self.writable()?.tree(TreeId::Events).apply_batch(batch)?;
+        }
         Ok(n)
     }
 
@@ -417,9 +456,9 @@ impl SessionStore {
         struct Stamp {
             timestamp: u64,
         }
+        let t = self.trees()?;
         // Read first: an event committed while the log is read must not count as old.
         let bound = self.durable_seq();
-        let t = self.trees()?;
         for r in t.tree(TreeId::Events).range(..=bound.to_be_bytes()) {
             let (k, v) = r?;
             let seq = seq_of(&k, "events")?;
@@ -460,13 +499,19 @@ impl SessionStore {
                 n += 1;
             }
         }
-        tree.apply_batch(batch)?;
+        if n > 0 {
+            drop(self.writable()?);
+            tree.apply_batch(batch)?;
+        }
         Ok(n)
     }
 
     /// Pending fan-out records: (id, bytes).
     pub fn fanouts(&self) -> StoreResult<Vec<(u64, IVec)>> {
         let mut out = Vec::new();
+        if self.closed_summary().is_some() {
+            return Ok(out); // a store with fan-out records is never closed
+        }
         for (k, v) in self.scan(TreeId::Fanout, .., usize::MAX)? {
             out.push((seq_of(&k, "fanout")?, v));
         }
@@ -474,7 +519,7 @@ impl SessionStore {
     }
 
     pub fn remove_fanout(&self, id: u64) -> StoreResult<()> {
-        self.trees()?
+        self.writable()?
             .tree(TreeId::Fanout)
             .remove(id.to_be_bytes())?;
         Ok(())

@@ -101,7 +101,7 @@ impl SessionStore {
             round: 0,
             undo: Undo::default(),
         };
-        let t = self.trees().map_err(failed)?;
+        let t = self.writable().map_err(failed)?;
         if items
             .iter()
             .all(|i| matches!(i.work, Work::Flush) && i.remember.is_none())

@@ -50,6 +50,7 @@ pub fn record(registry: &Registry, now_ms: u64) {
     for (status, n) in by_status {
         crate::metrics::sessions(status, n);
     }
+    crate::metrics::open_stores(registry.open_stores().open());
 }
 
 /// A row per configured webhook (zeros when it has no jobs), and per endpoint that still has

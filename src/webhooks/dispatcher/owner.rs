@@ -64,8 +64,14 @@ impl Dispatcher {
 
     /// Serves wake-ups until the registry (the sender) is gone.
     pub async fn run(mut self, mut wake: UnboundedReceiver<SessionName>) {
+        // A store closed without pending deliveries is left closed until a change wakes it.
         let names: Vec<SessionName> = match self.registry.upgrade() {
-            Some(r) => r.list().iter().map(|s| s.name.clone()).collect(),
+            Some(r) => r
+                .list()
+                .iter()
+                .filter(|s| s.store.may_have_pending())
+                .map(|s| s.name.clone())
+                .collect(),
             None => return,
         };
         for name in names {
@@ -156,14 +162,12 @@ impl Dispatcher {
 /// Also forgets expired idempotent answers. A retention of 0 keeps every event. Answers the
 /// events and the answers pruned.
 pub fn prune(registry: &Registry, retention_ms: u64, now_ms: u64) -> StoreResult<(usize, usize)> {
-    let cutoff = now_ms.saturating_sub(retention_ms);
     let (mut events, mut answers) = (0, registry.gateway().prune_remembered(now_ms)?);
-    for s in registry.list() {
-        if retention_ms > 0 {
-            let first_kept = s.store.first_event_since(cutoff)?;
-            events += s.store.prune_events_before(first_kept)?;
-        }
-        answers += s.store.prune_remembered(now_ms)?;
+    // A closed store was pruned when it closed (`Registry::close_idle`).
+    for s in registry.list().iter().filter(|s| s.store.is_open()) {
+        let (e, a) = crate::sessions::prune_store(&s.store, retention_ms, now_ms)?;
+        events += e;
+        answers += a;
     }
     Ok((events, answers))
 }

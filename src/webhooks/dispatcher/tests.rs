@@ -96,6 +96,7 @@ async fn session_with(dir: &tempfile::TempDir, hooks: Value) -> (Arc<Registry>, 
             Storage {
                 max_queued: 1024,
                 faults: Faults::default(),
+                max_open: 256,
             },
         )
         .expect("registry"),
