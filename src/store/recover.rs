@@ -57,7 +57,9 @@ impl SessionStore {
         let kind = error.fault().unwrap_or(FaultKind::Io);
         tracing::error!(store = %self.path.display(), ?kind, "a commit round failed: {error}; writes are refused until the store recovers");
         // Taken back in memory now if sled still takes writes; else reads go through the overlay.
-        let undone = self.trees().and_then(|t| apply_undo(&t, &undo)).is_ok();
+        // `writable`: had the closer closed the store between the round's write and its flush,
+        // its summary would describe the round; it goes before the round is taken back.
+        let undone = self.writable().and_then(|t| apply_undo(&t, &undo)).is_ok();
         if !undone {
             if let Ok(mut o) = self.overlay.write() {
                 *o = Some(Arc::new(undo.overlay()));
@@ -92,7 +94,7 @@ impl SessionStore {
         let same = if f.closed {
             Err(f.error())
         } else {
-            self.trees().and_then(|t| self.undo_durably(&t, &f.undo))
+            self.writable().and_then(|t| self.undo_durably(&t, &f.undo))
         };
         let result = match same {
             Ok(()) => Ok(()),
@@ -138,7 +140,7 @@ impl SessionStore {
             return Err(e);
         }
         f.closed = false;
-        let t = self.trees()?;
+        let t = self.writable()?;
         let round = t
             .tree(TreeId::Meta)
             .get(ROUND_KEY)?
