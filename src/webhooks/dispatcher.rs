@@ -124,6 +124,9 @@ pub struct Worker {
     queue: Queue,
     /// The highest sequence number read from the store so far.
     loaded_upto: u64,
+    /// The store's durable sequence number when it was last read to the end: no new job can
+    /// be there while it has not moved (jobs come with commits; requeues are counted apart).
+    read_at_durable: u64,
     requeues_seen: u64,
     in_flight: JoinSet<(u64, Attempt)>,
     /// Task id → sequence number, to find the job of an attempt that panicked.
@@ -157,6 +160,7 @@ impl Worker {
             wake,
             queue: Queue::default(),
             loaded_upto: 0,
+            read_at_durable: u64::MAX,
             requeues_seen: u64::MAX,
             in_flight: JoinSet::new(),
             tasks: HashMap::new(),
@@ -191,6 +195,7 @@ impl Worker {
                     self.burials.clear();
                     self.queue = Queue::default();
                     self.loaded_upto = 0;
+                    self.read_at_durable = u64::MAX;
                     self.requeues_seen = u64::MAX;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -322,9 +327,16 @@ impl Worker {
         }
         // A nearly full queue is topped up in chunks, not one job per answer.
         let room = MAX_QUEUED.saturating_sub(self.queue.len());
-        if room >= MIN_LOAD {
+        let durable = store.durable_seq();
+        if room >= MIN_LOAD && durable != self.read_at_durable {
             let from = self.loaded_upto.saturating_add(1);
-            for (seq, job) in store.pending_jobs(self.endpoint, from, u64::MAX, room)? {
+            let jobs = store.pending_jobs(self.endpoint, from, u64::MAX, room)?;
+            // Read to the end (fewer than asked for): nothing new until the next commit. (For a
+            // store this read opened, `durable` was not yet known: it moves, and we read again.)
+            if jobs.len() < room {
+                self.read_at_durable = durable;
+            }
+            for (seq, job) in jobs {
                 self.loaded_upto = seq;
                 self.queue.insert(seq, job);
             }
@@ -350,10 +362,10 @@ impl Worker {
         }
         // Weak: an attempt waiting for its answer must not keep a dropped gateway's store open.
         let store = Arc::downgrade(&live.session.store);
-        let (hook, transport) = (hook.clone(), self.transport.clone());
+        let (hook, transport, endpoint) = (hook.clone(), self.transport.clone(), self.endpoint);
         let handle = self
             .in_flight
-            .spawn(async move { (seq, attempt(store, seq, hook, transport).await) });
+            .spawn(async move { (seq, attempt(store, (endpoint, seq), hook, transport).await) });
         self.tasks.insert(handle.id(), seq);
         Ok(true)
     }
@@ -392,8 +404,7 @@ impl Worker {
         };
         let (error, retry_after) = match answer {
             Answer::Delivered => {
-                // Not flushed on its own: a crash now only means this event is sent again.
-                live.session.store.remove_job(self.endpoint, seq)?;
+                // The attempt's task removed the job from the store (see `attempt`).
                 self.queue.remove(seq);
                 return Ok(false);
             }
@@ -521,10 +532,13 @@ pub enum Attempt {
     Store(crate::store::StoreError),
 }
 
-/// One attempt: the envelope from the log, its signatures, the request.
+/// One attempt: the envelope from the log, its signatures, the request; after a 2xx, the job's
+/// removal from the store (here, in parallel with the other attempts, rather than in the worker's
+/// loop, which every answer goes through). Not flushed on its own: a crash after it only means
+/// the event is sent again.
 async fn attempt(
     store: Weak<crate::store::SessionStore>,
-    seq: u64,
+    (endpoint, seq): ([u8; 8], u64),
     hook: Arc<Prepared>,
     transport: Arc<dyn Transport>,
 ) -> Attempt {
@@ -553,7 +567,13 @@ async fn attempt(
     };
     let started = std::time::Instant::now();
     let answer = transport.send(req).await;
-    Attempt::Sent(answer, started.elapsed())
+    let took = started.elapsed();
+    if matches!(answer, Answer::Delivered) {
+        if let Some(Err(e)) = store.upgrade().map(|s| s.remove_job(endpoint, seq)) {
+            return Attempt::Store(e);
+        }
+    }
+    Attempt::Sent(answer, took)
 }
 
 /// Makes the worker's writes durable, off the async threads.
