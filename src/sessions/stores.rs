@@ -29,7 +29,7 @@ impl Opener<'_> {
         let mut out = Vec::with_capacity(named.len());
         let mut to_open = Vec::new();
         for (name, path) in named {
-            match self.from_catalog(&name, &path)? {
+            match self.described(&name, &path)? {
                 Some(s) => out.push(s),
                 None => to_open.push((name, path)),
             }
@@ -66,7 +66,7 @@ impl Opener<'_> {
         Ok(out)
     }
 
-    fn from_catalog(&self, name: &SessionName, path: &Path) -> Result<Option<Session>, StoreError> {
+    fn described(&self, name: &SessionName, path: &Path) -> Result<Option<Session>, StoreError> {
         let Some(summary) = self.catalog.get(name.as_str())? else {
             return Ok(None);
         };
