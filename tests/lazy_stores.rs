@@ -113,7 +113,7 @@ async fn six_sessions_under_a_cap_of_two_share_a_group_across_a_restart_that_ope
     // Every member's store opens again on use, and its copy of the group is there.
     for i in 0..5 {
         let groups = ok(&gw, Method::GET, &format!("/api/s{i}/groups"), None).await;
-        assert_eq!(group_ids(&groups), [gid.clone()], "s{i}");
+        assert_eq!(group_ids(&groups), std::slice::from_ref(&gid), "s{i}");
     }
     open_stores_at_most(&gw, 2).await;
     stop(gw);
@@ -175,7 +175,7 @@ async fn a_change_to_a_store_reopened_from_the_catalog_survives_kill_9() {
     let a = ok(&gw, Method::GET, "/api/sessions/a", None).await;
     assert_eq!(a["config"]["metadata"], json!({"v": "2"}), "{a}");
     let groups = ok(&gw, Method::GET, "/api/a/groups", None).await;
-    assert_eq!(group_ids(&groups), [gid.clone()]);
+    assert_eq!(group_ids(&groups), std::slice::from_ref(&gid));
     let joined = ok(
         &gw,
         Method::POST,
