@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::jobs::{JobState, JobTally};
 use super::trees::{TreeId, Trees};
-use super::{split_delivery_key, StoreError, StoreResult, GROUP_COUNT_KEY, SESSION_KEY};
+use super::{StoreError, StoreResult, GROUP_COUNT_KEY, SESSION_KEY};
 
 /// One closed store, as start-up and the metrics need it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -100,24 +100,16 @@ impl Summary {
     }
 }
 
-/// Per endpoint: how many jobs in `state`, and the oldest's sequence number.
+/// Per endpoint: how many jobs in `state`, and the oldest's sequence number, as stored.
 fn tally(t: &Trees, state: JobState) -> StoreResult<Vec<Tally>> {
-    let mut out: Vec<Tally> = Vec::new();
-    for key in t.tree(state.tree()).iter().keys() {
-        let Some((endpoint, seq)) = split_delivery_key(&key?) else {
-            continue;
-        };
-        let endpoint = u64::from_be_bytes(endpoint);
-        match out.last_mut() {
-            Some(last) if last.endpoint == endpoint => last.count += 1,
-            _ => out.push(Tally {
-                endpoint,
-                count: 1,
-                oldest_seq: seq,
-            }),
-        }
-    }
-    Ok(out)
+    Ok(super::jobs::tally(t, state)?
+        .into_iter()
+        .map(|j| Tally {
+            endpoint: u64::from_be_bytes(j.endpoint),
+            count: j.count,
+            oldest_seq: j.oldest_seq,
+        })
+        .collect())
 }
 
 /// The catalog's database.

@@ -170,28 +170,30 @@ impl SessionStore {
     /// number and URL. For the metrics: keys are counted as they are on disk, so during a failed
     /// round not yet taken back the figures may include that round's jobs.
     pub(super) fn job_tally_open(&self, state: JobState) -> StoreResult<Vec<JobTally>> {
-        let trees = self.trees()?;
-        let tree = trees.tree(state.tree());
-        let mut out: Vec<JobTally> = Vec::new();
-        for key in tree.iter().keys() {
-            let key = key?;
-            let Some((endpoint, seq)) = split_delivery_key(&key) else {
-                continue;
-            };
-            match out.last_mut() {
-                Some(last) if last.endpoint == endpoint => last.count += 1,
-                _ => out.push(JobTally {
-                    endpoint,
-                    count: 1,
-                    oldest_seq: seq,
-                }),
-            }
-        }
-        Ok(out)
+        tally(&*self.trees()?, state)
     }
 
     /// How many dead deliveries were put back to pending (durably) since the store was opened.
     pub fn requeues(&self) -> u64 {
         self.requeues.load(std::sync::atomic::Ordering::SeqCst)
     }
+}
+
+/// Per endpoint with jobs in `state`, in key order: how many, and the oldest's sequence number.
+pub(super) fn tally(t: &super::trees::Trees, state: JobState) -> StoreResult<Vec<JobTally>> {
+    let mut out: Vec<JobTally> = Vec::new();
+    for key in t.tree(state.tree()).iter().keys() {
+        let Some((endpoint, seq)) = split_delivery_key(&key?) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some(last) if last.endpoint == endpoint => last.count += 1,
+            _ => out.push(JobTally {
+                endpoint,
+                count: 1,
+                oldest_seq: seq,
+            }),
+        }
+    }
+    Ok(out)
 }
