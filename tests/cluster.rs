@@ -187,3 +187,56 @@ async fn a_killed_node_makes_only_its_sessions_unavailable_until_it_returns() {
     assert!(text.contains(BOB), "{text}");
     assert_eq!(names(&nodes[2]).await, vec!["alice", "bob", "carol"]);
 }
+
+#[tokio::test]
+async fn a_single_gateway_is_a_cluster_of_one() {
+    let gw = common::gateway().await;
+    gw.session("solo", None, None).await;
+    let (status, view) = gw.get("/api/server/cluster").await;
+    assert_eq!(status, 200, "{view}");
+    let nodes = view["nodes"].as_array().expect("a list of nodes");
+    assert_eq!(nodes.len(), 1, "{view}");
+    assert_eq!(nodes[0]["id"], view["self"]);
+    assert_eq!(nodes[0]["sessions"], 1);
+    assert_eq!(nodes[0]["url"], "http://127.0.0.1:3000");
+}
+
+#[tokio::test]
+async fn a_bad_cluster_setting_stops_the_start_naming_its_variable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let free = format!("nats://127.0.0.1:{}", common::process::free_port());
+    for (env, var) in [
+        (
+            vec![("WAGATE_NATS_URL", "http://127.0.0.1:4222")],
+            "WAGATE_NATS_URL",
+        ),
+        (
+            vec![
+                ("WAGATE_NATS_URL", free.as_str()),
+                ("WAGATE_NODE_ID", "a b"),
+            ],
+            "WAGATE_NODE_ID",
+        ),
+        (
+            vec![
+                ("WAGATE_NATS_URL", free.as_str()),
+                ("WAGATE_ADVERTISE_URL", "ftp://x"),
+            ],
+            "WAGATE_ADVERTISE_URL",
+        ),
+        // Nothing listens there: the node does not start without its cluster.
+        (
+            vec![("WAGATE_NATS_URL", free.as_str()), ("WAGATE_NODE_ID", "a")],
+            "WAGATE_NATS_URL",
+        ),
+    ] {
+        let (mut cmd, _, log) = common::process::command(dir.path(), &env);
+        let status = cmd.status().expect("wagate runs");
+        let log = std::fs::read_to_string(log).expect("log");
+        assert!(!status.success(), "{env:?} started");
+        assert!(
+            log.contains(&format!("cannot start: configuration: {var}")),
+            "{env:?}: {log}"
+        );
+    }
+}
