@@ -6,7 +6,9 @@
 pub mod config;
 mod upkeep;
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv};
 use futures_util::TryStreamExt;
@@ -43,6 +45,10 @@ pub struct NodeEntry {
     pub sessions: usize,
 }
 
+/// How long a node's entry read for forwarding is used before it is read again: a node that
+/// comes back on another URL is reached there within this time.
+const NODE_TTL: Duration = Duration::from_secs(3);
+
 /// This node's membership: its id, its URL and the three buckets.
 pub struct Cluster {
     pub node: NodeId,
@@ -50,6 +56,9 @@ pub struct Cluster {
     sessions: kv::Store,
     accounts: kv::Store,
     nodes: kv::Store,
+    /// Node entries read for forwarding, with when: one NATS read fewer per forwarded request
+    /// (measured: docs/cluster.md). A std lock: held only to copy one entry, never across an await.
+    seen: Mutex<HashMap<String, (NodeEntry, Instant)>>,
 }
 
 /// A KV failure as the client sees it: 503 `unavailable`, with the detail in the log.
@@ -86,6 +95,7 @@ impl Cluster {
             sessions: bucket(&js, SESSIONS).await?,
             accounts: bucket(&js, ACCOUNTS).await?,
             nodes: bucket(&js, NODES).await?,
+            seen: Mutex::default(),
         })
     }
 
@@ -99,6 +109,26 @@ impl Cluster {
     pub async fn node(&self, id: &str) -> ApiResult<Option<NodeEntry>> {
         let raw = (self.nodes.get(id).await).map_err(|e| nats_down("node", e))?;
         Ok(raw.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// What node `id` said of itself at most `NODE_TTL` ago.
+    pub async fn node_recent(&self, id: &str) -> ApiResult<Option<NodeEntry>> {
+        let hit = (self.seen().get(id))
+            .filter(|(_, at)| at.elapsed() < NODE_TTL)
+            .map(|(entry, _)| entry.clone());
+        if hit.is_some() {
+            return Ok(hit);
+        }
+        let entry = self.node(id).await?;
+        if let Some(e) = &entry {
+            self.seen()
+                .insert(id.to_owned(), (e.clone(), Instant::now()));
+        }
+        Ok(entry)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, (NodeEntry, Instant)>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Every node that ever joined, by id.

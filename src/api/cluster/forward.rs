@@ -81,7 +81,7 @@ pub async fn to_owner(
     session: &SessionName,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let entry = (joined.placement.node(node).await?)
+    let entry = (joined.placement.node_recent(node).await?)
         .ok_or_else(|| unreachable_node(node, session, "it has no entry in wagate_nodes"))?;
     let (parts, body) = req.into_parts();
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
