@@ -240,3 +240,36 @@ async fn a_bad_cluster_setting_stops_the_start_naming_its_variable() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_racing_for_one_name_or_account_give_it_to_exactly_one() {
+    let nats = nats().await;
+    let root = tempfile::tempdir().expect("temp dir");
+    let (_places, nodes) = three_nodes(&nats, root.path()).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    for i in 0..10 {
+        let same = json!({"name": format!("race-{i}")});
+        let (x, y) = tokio::join!(create(a, same.clone()), create(b, same));
+        let mut codes = [x.0, y.0];
+        codes.sort_unstable();
+        assert_eq!(codes, [201, 422], "{} / {}", x.1, y.1);
+
+        let account = json!({"local": {"me": {"id": format!("3300000000{i}@c.us")}}});
+        let one = json!({"name": format!("left-{i}"), "config": account.clone()});
+        let other = json!({"name": format!("right-{i}"), "config": account});
+        let (x, y) = tokio::join!(create(a, one), create(b, other));
+        let mut codes = [x.0, y.0];
+        codes.sort_unstable();
+        assert_eq!(codes, [201, 409], "{} / {}", x.1, y.1);
+    }
+    // The losers of the account races left their names free.
+    let listed = names(&nodes[2]).await;
+    assert_eq!(listed.len(), 3 + 10 + 10, "{listed:?}");
+    for i in 0..10 {
+        let (status, answer) = create(&nodes[2], json!({"name": format!("left-{i}")})).await;
+        let (status2, answer2) = create(&nodes[2], json!({"name": format!("right-{i}")})).await;
+        let mut codes = [status, status2];
+        codes.sort_unstable();
+        assert_eq!(codes, [201, 422], "{answer} / {answer2}");
+    }
+}
