@@ -273,3 +273,44 @@ async fn two_nodes_racing_for_one_name_or_account_give_it_to_exactly_one() {
         assert_eq!(codes, [201, 422], "{answer} / {answer2}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wahas_old_operations_act_on_the_session_their_body_names_wherever_it_lives() {
+    let nats = nats().await;
+    let root = tempfile::tempdir().expect("temp dir");
+    let (_places, nodes) = three_nodes(&nats, root.path()).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let old = |on: &Wagate, op: &str, body: Value| {
+        let (base, path) = (on.base.clone(), format!("/api/sessions/{op}"));
+        async move { fetch(&base, Method::POST, &path, Some(body), &[]).await }
+    };
+    let status_on = |on: &Wagate| {
+        let base = on.base.clone();
+        async move {
+            let (_, _, text) = fetch(&base, Method::GET, "/api/sessions/alice", None, &[]).await;
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            v["status"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    // alice lives on a: stopped through c, started again through b.
+    let (status, _, text) = old(c, "stop", json!({"name": "alice"})).await;
+    assert_eq!(status, 201, "{text}");
+    assert_eq!(status_on(a).await, "STOPPED");
+    let (status, _, text) = old(b, "start", json!({"name": "alice"})).await;
+    assert_eq!(status, 201, "{text}");
+    assert_eq!(status_on(a).await, "WORKING");
+    // A new name started through c is placed on c, unique, and logged out through a.
+    let (status, _, text) = old(c, "start", json!({"name": "zed"})).await;
+    assert_eq!(status, 201, "{text}");
+    let (status, answer) = create(a, json!({"name": "zed"})).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("session_exists"))
+    );
+    let (status, _, text) = old(a, "logout", json!({"name": "zed"})).await;
+    assert_eq!(status, 201, "{text}");
+    let (status, _, text) = fetch(&c.base, Method::GET, "/api/sessions/zed", None, &[]).await;
+    assert_eq!(status, 404, "{text}");
+    let (status, answer) = create(a, json!({"name": "zed"})).await;
+    assert_eq!(status, 201, "{answer}");
+}

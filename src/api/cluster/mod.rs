@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::extract::Json;
 use super::{AppState, KeyErrors};
 use crate::cluster::{Cluster, ClusterConfig};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::ids::SessionName;
 use crate::sessions::Registry;
 pub use forward::{list_remote, FORWARDED_BY};
@@ -83,7 +83,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The session a request is about, when its path names one: `/api/sessions/{session}...` and
 /// `/api/{session}/...`. WAHA's old `POST /api/sessions/{start,stop,logout}` name theirs in the
-/// body: they are answered by the node they reach.
+/// body (`old_operation`).
 pub fn session_of(method: &Method, path: &str) -> Option<SessionName> {
     let mut parts = path.strip_prefix("/api/")?.split('/');
     let name = match parts.next()? {
@@ -101,6 +101,27 @@ pub fn session_of(method: &Method, path: &str) -> Option<SessionName> {
     SessionName::parse(name).ok()
 }
 
+/// WAHA's old `POST /api/sessions/{start,stop,logout}`: the body read (at most 1 MiB, as any
+/// body) to find the session it names in `name`, and the request rebuilt with it.
+async fn old_operation(req: Request) -> Result<(Request, Option<SessionName>), ApiError> {
+    let path = req.uri().path().strip_prefix("/api/sessions/");
+    let old = path.is_some_and(|op| crate::api::sessions::OLD_OPERATIONS.contains(&op));
+    if !old || req.method() != Method::POST {
+        return Ok((req, None));
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return Err(ApiError::PayloadTooLarge(
+            "request body is larger than 1 MiB".into(),
+        ));
+    };
+    let name = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("name")?.as_str().map(SessionName::parse))
+        .and_then(Result::ok);
+    Ok((Request::from_parts(parts, bytes.into()), name))
+}
+
 /// Forwards a request for a session another node holds to that node; everything else (and
 /// every request that was forwarded already: never twice) is answered here.
 pub async fn route(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -110,7 +131,14 @@ pub async fn route(State(state): State<AppState>, req: Request, next: Next) -> R
     if req.headers().contains_key(FORWARDED_BY) {
         return next.run(req).await;
     }
-    let Some(name) = session_of(req.method(), req.uri().path()) else {
+    let (req, named) = match session_of(req.method(), req.uri().path()) {
+        Some(name) => (req, Some(name)),
+        None => match old_operation(req).await {
+            Ok(found) => found,
+            Err(e) => return e.into_response(),
+        },
+    };
+    let Some(name) = named else {
         return next.run(req).await;
     };
     if state.registry.get(&name).is_some() {
