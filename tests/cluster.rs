@@ -115,8 +115,16 @@ async fn names_and_accounts_are_unique_across_nodes_and_any_node_answers_as_the_
     let mark = [("x-wagate-forwarded-by", "a")];
     let (status, _, text) = fetch(&c.base, Method::GET, "/api/sessions/alice", None, &mark).await;
     assert_eq!(status, 404, "{text}");
+}
 
-    let all = vec!["alice", "bob", "carol", "dave"];
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_lists_every_session_and_a_delete_frees_its_name_and_account() {
+    let nats = nats().await;
+    let root = tempfile::tempdir().expect("temp dir");
+    let (_places, nodes) = three_nodes(&nats, root.path()).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+
+    let all = vec!["alice", "bob", "carol"];
     for n in &nodes {
         assert_eq!(names(n).await, all, "{}", n.base);
     }
@@ -131,7 +139,7 @@ async fn names_and_accounts_are_unique_across_nodes_and_any_node_answers_as_the_
                 )
             })
             .collect();
-        let want = [("a", 1), ("b", 1), ("c", 2)].map(|(i, n)| (i.to_owned(), n));
+        let want = [("a", 1), ("b", 1), ("c", 1)].map(|(i, n)| (i.to_owned(), n));
         view["self"] == "b" && counts == want
     })
     .await;
