@@ -86,6 +86,17 @@ pub struct Config {
     /// The log's form: `text` (colour only on a terminal) or `json` (one object per line).
     #[arg(long, env = "WAGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Cluster mode: the NATS servers (JetStream enabled), `nats://host:port`, a comma list.
+    /// Unset: one process, as without a cluster (no NATS code runs). See docs/cluster.md.
+    #[arg(long, env = "WAGATE_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Cluster mode: this node's id, unique in the cluster (default: the host name).
+    #[arg(long, env = "WAGATE_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Cluster mode: the base URL other nodes reach this node's API at (default
+    /// `http://<WAGATE_LISTEN>`).
+    #[arg(long, env = "WAGATE_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
     /// Instead of serving: back up or restore the data dir (see the README, "Backups").
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -152,6 +163,17 @@ impl Config {
     /// The render cache's bound in bytes.
     pub fn render_cache_bytes(&self) -> usize {
         self.render_cache_mb.saturating_mul(1024 * 1024)
+    }
+
+    /// Cluster mode's settings, validated; `None` without `WAGATE_NATS_URL`.
+    pub fn cluster(&self) -> Result<Option<crate::cluster::ClusterConfig>, String> {
+        crate::cluster::ClusterConfig::parse(
+            self.nats_url.as_deref(),
+            self.node_id.as_deref(),
+            self.advertise_url.as_deref(),
+            self.listen,
+            hostname,
+        )
     }
 
     /// The API key from WAHA_API_KEY or its alias WHATSAPP_API_KEY.

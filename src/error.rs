@@ -57,6 +57,8 @@ pub enum ErrorCode {
     CommunityFull,
     /// Who is in a community or its announcement group follows the community.
     CommunityManaged,
+    /// Cluster mode: the node that holds the session does not answer.
+    NodeUnavailable,
 }
 
 impl ErrorCode {
@@ -99,6 +101,7 @@ impl ErrorCode {
             Self::InOtherCommunity => "in_other_community",
             Self::CommunityFull => "community_full",
             Self::CommunityManaged => "community_managed",
+            Self::NodeUnavailable => "node_unavailable",
         }
     }
 }
@@ -160,6 +163,9 @@ pub enum ApiError {
     /// An earlier change of the group is still being applied to a member's copy.
     #[error("{0}")]
     GroupCatchingUp(String),
+    /// Cluster mode: the session's node (`node`, its id) does not answer.
+    #[error("{message}")]
+    NodeUnavailable { node: String, message: String },
     /// An `Idempotency-Key` sent again with another method, path or body.
     #[error("this Idempotency-Key was used for another request (method, path or body differ); use a new key")]
     KeyReused,
@@ -220,6 +226,7 @@ impl ApiError {
             Self::StorageUnavailable(_) => ErrorCode::StorageUnavailable,
             Self::GroupCatchingUp(_) => ErrorCode::GroupCatchingUp,
             Self::KeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::NodeUnavailable { .. } => ErrorCode::NodeUnavailable,
         };
         code.as_str()
     }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod backup;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -81,6 +82,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         }
     };
     let global_hook = config.global_hook().map_err(StartError::Config)?;
+    let cluster_config = config.cluster().map_err(StartError::Config)?;
     let deny = Arc::new(
         networks::DenyList::parse(&config.webhook_deny_networks).map_err(StartError::Config)?,
     );
@@ -128,6 +130,12 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         config.idempotency_hours,
         config.clock.clone(),
     )?;
+    let cluster = match &cluster_config {
+        Some(c) => api::cluster::Node::join(c, &registry)
+            .await
+            .map_err(StartError::Config)?,
+        None => api::cluster::Node::single(&config),
+    };
     let state = AppState {
         registry,
         groups,
@@ -139,6 +147,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         inflight: Arc::new(tokio::sync::Semaphore::new(config.max_inflight.max(1))),
         idempotency: Arc::new(idempotency),
         metrics_key: config.metrics_key,
+        cluster,
     };
     Ok((state, generated))
 }

@@ -28,7 +28,8 @@ impl ApiError {
             Self::Unavailable(_)
             | Self::Overloaded
             | Self::StorageUnavailable(_)
-            | Self::GroupCatchingUp(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::GroupCatchingUp(_)
+            | Self::NodeUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
@@ -37,7 +38,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<u32> {
         match self {
             Self::Overloaded | Self::StorageUnavailable(_) | Self::GroupCatchingUp(_) => Some(1),
-            Self::StorageFull(_) => Some(5),
+            Self::StorageFull(_) | Self::NodeUnavailable { .. } => Some(5),
             _ => None,
         }
     }
@@ -65,6 +66,9 @@ impl ApiError {
                 m.insert("session".into(), name.clone().into());
                 m.insert("status".into(), status.clone().into());
                 m.insert("expected".into(), serde_json::json!(["WORKING"]));
+            }
+            Self::NodeUnavailable { node, .. } => {
+                m.insert("node".into(), node.clone().into());
             }
             _ => {}
         }
@@ -110,4 +114,7 @@ pub struct ErrorBody {
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<Vec<String>>,
+    /// Cluster mode: the id of the node that holds the session, for `node_unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: router, OpenAPI document, auth, error fallbacks, Swagger UI.
 
 pub mod backup;
+pub mod cluster;
 pub mod communities;
 pub mod dashboard;
 pub mod error;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub idempotency: Arc<idempotency::Idempotency>,
     /// `/metrics` needs the API key (`WAGATE_METRICS_KEY`); else it is open like `/ping`.
     pub metrics_key: bool,
+    /// Cluster mode (`WAGATE_NATS_URL`): placement and forwarding; `None` on a single node.
+    pub cluster: cluster::Node,
 }
 
 /// How requests prove they may use the API.
@@ -194,6 +197,7 @@ pub struct ApiDoc;
 pub fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(server::router())
+        .merge(cluster::router())
         .merge(backup::router())
         .merge(sessions::router())
         .merge(groups::router())
@@ -237,6 +241,11 @@ pub fn app(state: AppState) -> Router {
         ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the in-flight limit and the key check: a forwarded request is checked here too.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cluster::route,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_inflight,

@@ -22,13 +22,18 @@ fn made_up() -> String {
 }
 
 /// The request's id, in a span around it and in its answer.
-pub async fn tag(req: Request, next: Next) -> Response {
+pub async fn tag(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|id| usable(id))
         .map_or_else(made_up, str::to_owned);
+    // Kept on the request too: a request forwarded to another node (cluster mode) carries it,
+    // so that both nodes log it under one id and the owner's answer echoes it unchanged.
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(X_REQUEST_ID, v);
+    }
     let span = tracing::info_span!(
         "request",
         request_id = %id,

@@ -1,12 +1,14 @@
 //! `/api/sessions...`: create, list, configure, start and stop sessions, as WAHA.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::cluster::lifecycle as cluster;
 use super::extract::{At, Json, Query};
 use super::idempotency::{Answer, Key};
 use super::path::SessionPath;
@@ -115,10 +117,7 @@ async fn create_session(
         .map_err(|e| field_err("name", e))?;
     let render = render_info(&state, &key, StatusCode::CREATED);
     let (config, start) = (b.config.unwrap_or_default(), b.start.unwrap_or(true));
-    let reply = state
-        .registry
-        .create(name.clone(), config, start, render)
-        .await?;
+    let reply = cluster::create(&state, name.clone(), config, start, render).await?;
     if let Key(Some(keyed)) = &key {
         state.idempotency.created(keyed, &name);
     }
@@ -139,17 +138,19 @@ pub struct ListQuery {
     responses((status = 200, body = Vec<SessionInfo>), Errors))]
 async fn list_sessions(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Vec<SessionInfo>>> {
+) -> ApiResult<Response> {
     let all = q.all.value("all")?.unwrap_or(false);
-    let out = state
+    let out: Vec<SessionInfo> = state
         .registry
         .list()
         .iter()
         .filter(|s| all || s.status() != Status::Stopped)
         .map(|s| info(&state, s))
         .collect();
-    Ok(Json(out))
+    super::cluster::list_all(&state, &headers, &uri, out).await
 }
 
 /// The session named `name`; 404 `session_not_found` (the sessions API's own answer).
@@ -185,7 +186,7 @@ async fn update_session(
     let render = render_info(&state, &key, StatusCode::OK);
     let config = b.config.unwrap_or_default();
     Ok(Answer(
-        state.registry.update_config(&name, config, render).await?,
+        cluster::update(&state, &name, config, render).await?,
     ))
 }
 
@@ -202,7 +203,7 @@ async fn delete_session(
     State(state): State<AppState>,
     name: SessionName,
 ) -> ApiResult<Json<Deleted>> {
-    state.registry.delete(&name).await?;
+    cluster::delete(&state, &name).await?;
     Ok(Json(Deleted { success: true }))
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod abuse;
+pub mod cluster;
 pub mod communities;
 pub mod groups;
 pub mod history;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{existing, render_info, SessionInfo};
+use crate::api::cluster::lifecycle as cluster;
 use crate::api::extract::Json;
 use crate::api::idempotency::{Answer, Key};
 use crate::api::{field_err, AppState, BodyErrors, Errors};
@@ -132,7 +133,7 @@ async fn start_session(state: &AppState, b: SessionStartDeprecatedRequest) -> Ap
     let Ok(session) = existing(state, &name) else {
         let config = b.config.unwrap_or_default();
         return Ok(Answer(
-            state.registry.create(name, config, true, render).await?,
+            cluster::create(state, name, config, true, render).await?,
         ));
     };
     if matches!(session.status(), Status::Starting | Status::Working) {
@@ -140,7 +141,7 @@ async fn start_session(state: &AppState, b: SessionStartDeprecatedRequest) -> Ap
     }
     if let Some(config) = b.config {
         let render = unkept(state, StatusCode::OK);
-        state.registry.update_config(&name, config, render).await?;
+        cluster::update(state, &name, config, render).await?;
     }
     let path = [Status::Starting, Status::Working];
     Ok(Answer(
@@ -187,6 +188,6 @@ async fn logout() {}
 
 async fn delete(state: &AppState, name: &str) -> ApiResult<Response> {
     let name = name_of(name)?;
-    state.registry.delete(&name).await?;
+    cluster::delete(state, &name).await?;
     Ok(StatusCode::CREATED.into_response())
 }
