@@ -97,6 +97,10 @@ pub struct Config {
     /// `http://<WAGATE_LISTEN>`).
     #[arg(long, env = "WAGATE_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
+    /// Cluster mode: how many NATS servers keep a copy of the group log and the buckets (1–5;
+    /// 3 on a three-server NATS cluster, so that losing one loses nothing).
+    #[arg(long, env = "WAGATE_NATS_REPLICAS", default_value_t = 1)]
+    pub nats_replicas: usize,
     /// Instead of serving: back up or restore the data dir (see the README, "Backups").
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -174,6 +178,7 @@ impl Config {
             self.listen,
             hostname,
         )
+        .and_then(|c| c.map(|c| c.with_replicas(self.nats_replicas)).transpose())
     }
 
     /// The API key from WAHA_API_KEY or its alias WHATSAPP_API_KEY.

@@ -136,6 +136,12 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
             .map_err(StartError::Config)?,
         None => api::cluster::Node::single(&config),
     };
+    if let Some(joined) = &cluster.joined {
+        groups
+            .attach_cluster(joined.placement.clone())
+            .await
+            .map_err(StartError::Config)?;
+    }
     let state = AppState {
         registry,
         groups,

@@ -46,6 +46,8 @@ pub struct ClusterConfig {
     pub node: NodeId,
     /// The base URL other nodes reach this node's API at, without a trailing slash.
     pub advertise: String,
+    /// Copies of the stream and buckets the NATS system keeps (`WAGATE_NATS_REPLICAS`).
+    pub replicas: usize,
 }
 
 impl ClusterConfig {
@@ -87,7 +89,19 @@ impl ClusterConfig {
             servers,
             node,
             advertise,
+            replicas: 1,
         }))
+    }
+
+    /// With `n` copies of the log and buckets: 1 to 5, as JetStream allows.
+    pub fn with_replicas(mut self, n: usize) -> Result<Self, String> {
+        if !(1..=5).contains(&n) {
+            return Err(format!(
+                "WAGATE_NATS_REPLICAS: {n} copies asked; JetStream keeps 1 to 5 (3 on a three-server NATS cluster)"
+            ));
+        }
+        self.replicas = n;
+        Ok(self)
     }
 }
 

@@ -4,6 +4,7 @@
 //! Routing requests to an owner is HTTP and lives in `crate::api::cluster`.
 
 pub mod config;
+pub mod log;
 mod upkeep;
 
 use std::collections::HashMap;
@@ -25,6 +26,8 @@ const SESSIONS: &str = "wagate_sessions";
 const ACCOUNTS: &str = "wagate_accounts";
 /// Node id → `NodeEntry`.
 const NODES: &str = "wagate_nodes";
+/// Invite code → group id, for every group of the cluster.
+const INVITES: &str = "wagate_invites";
 
 /// Where a session lives: the value of its key in `wagate_sessions`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -56,6 +59,9 @@ pub struct Cluster {
     sessions: kv::Store,
     accounts: kv::Store,
     nodes: kv::Store,
+    invites: kv::Store,
+    /// The per-group log (stream `WAGATE_GROUPS`).
+    pub log: log::GroupLog,
     /// Node entries read for forwarding, with when: one NATS read fewer per forwarded request
     /// (measured: docs/cluster.md). A std lock: held only to copy one entry, never across an await.
     seen: Mutex<HashMap<String, (NodeEntry, Instant)>>,
@@ -92,9 +98,11 @@ impl Cluster {
         Ok(Self {
             node: config.node.clone(),
             advertise: config.advertise.clone(),
-            sessions: bucket(&js, SESSIONS).await?,
-            accounts: bucket(&js, ACCOUNTS).await?,
-            nodes: bucket(&js, NODES).await?,
+            sessions: bucket(&js, SESSIONS, config.replicas).await?,
+            accounts: bucket(&js, ACCOUNTS, config.replicas).await?,
+            nodes: bucket(&js, NODES, config.replicas).await?,
+            invites: bucket(&js, INVITES, config.replicas).await?,
+            log: log::GroupLog::open(js.clone(), config.replicas).await?,
             seen: Mutex::default(),
         })
     }
@@ -285,15 +293,45 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The group invite code `code` leads to, on any node.
+    pub async fn invite(&self, code: &str) -> Result<Option<String>, String> {
+        let raw = self.invites.get(code).await.map_err(|e| e.to_string())?;
+        Ok(raw.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Keeps `wagate_invites` in step with a change of group `group`: its old code forgotten,
+    /// its new one (if the group still exists) leading to it.
+    pub async fn reindex_invite(
+        &self,
+        group: &str,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<(), String> {
+        if old == new {
+            return Ok(());
+        }
+        if let Some(old) = old {
+            self.invites.delete(old).await.map_err(|e| e.to_string())?;
+        }
+        if let Some(new) = new {
+            (self.invites.put(new, group.to_owned().into()).await).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
 /// Opens bucket `name`, creating it the first time (creating it again with the same settings,
 /// as two nodes starting together may, is not an error in JetStream).
-async fn bucket(js: &jetstream::Context, name: &str) -> Result<kv::Store, String> {
+async fn bucket(js: &jetstream::Context, name: &str, replicas: usize) -> Result<kv::Store, String> {
     if let Ok(store) = js.get_key_value(name).await {
         return Ok(store);
     }
     js.create_key_value(kv::Config {
         bucket: name.to_owned(),
         history: 1,
+        num_replicas: replicas,
+        storage: jetstream::stream::StorageType::File,
         ..Default::default()
     })
     .await

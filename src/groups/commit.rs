@@ -13,9 +13,9 @@ use super::rules::{Actor, Step};
 use super::service::GroupService;
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, GroupChange};
-use crate::ids::SessionName;
+use crate::ids::{GroupId, SessionName};
 use crate::sessions::Session;
-use crate::store::{EventRecord, GroupWrite, Remember, Work};
+use crate::store::{EventRecord, GroupWrite, Remember, StoreError, Work};
 
 /// A change made and ready to commit: one part per group it touched (most touch one; a
 /// community's link touches the community, its announcement group and the groups linked).
@@ -27,6 +27,9 @@ pub(super) struct Made<'a> {
     pub now: u64,
     /// The answer to keep with the change (a request with an `Idempotency-Key`).
     pub remember: Option<Remember>,
+    /// In cluster mode, the log entries of its parts once appended (`None`: not yet; the
+    /// commit appends them).
+    pub logged: Option<Vec<(GroupId, u64)>>,
 }
 
 /// What a change did to one group, as the events are made from it.
@@ -74,9 +77,24 @@ impl GroupService {
         before: Option<&Group>,
         after: Option<&Group>,
     ) -> ApiResult<Vec<Arc<Session>>> {
-        let mut seen = BTreeSet::new();
         let mut out = vec![acting.clone()];
-        seen.insert(acting.name.clone());
+        out.extend(self.members_here(Some(acting), before, after)?);
+        Ok(out)
+    }
+
+    /// The sessions of this gateway (this node, in a cluster) that see a change besides
+    /// `except`: every one that holds the group, and every one whose account joins it now.
+    pub(super) fn members_here(
+        &self,
+        except: Option<&Arc<Session>>,
+        before: Option<&Group>,
+        after: Option<&Group>,
+    ) -> Result<Vec<Arc<Session>>, StoreError> {
+        let mut seen = BTreeSet::new();
+        if let Some(a) = except {
+            seen.insert(a.name.clone());
+        }
+        let mut out = Vec::new();
         let ids = before
             .into_iter()
             .chain(after)
@@ -186,9 +204,11 @@ impl GroupService {
     }
 
     /// Commits a change: the acting session's share of every part with a fan-out record for the
-    /// others, in one transaction of its store, then the others' shares.
+    /// others, in one transaction of its store, then the others' shares. In cluster mode the
+    /// parts are in the group log first, and the log takes the record's place.
     pub(super) async fn commit(self: &Arc<Self>, mut made: Made<'_>) -> ApiResult<()> {
         let acting = made.acting;
+        let logged = self.logged_parts(&mut made).await?;
         let sessions = self.affected_by_all(&made)?;
         let mut bytes = Vec::with_capacity(made.parts.len());
         for part in &mut made.parts {
@@ -210,7 +230,7 @@ impl GroupService {
             }
         }
         let fanout = Fanout { writes: others };
-        let fan_record = if fanout.writes.is_empty() {
+        let fan_record = if fanout.writes.is_empty() || logged.is_some() {
             None
         } else {
             let bytes = serde_json::to_vec(&fanout).map_err(ApiError::internal)?;
@@ -237,8 +257,49 @@ impl GroupService {
         for p in &made.parts {
             self.update_index(p.change.before, p.change.after, &sessions);
         }
-        self.share(acting, fanout, fan_id).await;
+        match logged {
+            Some(logged) => self.share_logged(&made, fanout, &logged).await,
+            None => self.share(acting, fanout, fan_id).await,
+        }
         Ok(())
+    }
+
+    /// In cluster mode, the log entries of `made`'s parts: appended now unless they already
+    /// are. A conflict here (the rule cannot run again from here) is a 503 to retry.
+    async fn logged_parts(&self, made: &mut Made<'_>) -> ApiResult<Option<Vec<(GroupId, u64)>>> {
+        if self.logged().is_none() {
+            return Ok(None);
+        }
+        if let Some(logged) = made.logged.take() {
+            return Ok(Some(logged));
+        }
+        match self.append(made.acting, &made.parts, made.now).await? {
+            super::logged::Appended::Logged(l) => Ok(Some(l)),
+            super::logged::Appended::Conflict => Err(ApiError::Unavailable(
+                "another node changed the group at the same moment; retry".to_owned(),
+            )),
+        }
+    }
+
+    /// After a logged change's own commit: this node's other members' shares (no record: the
+    /// log holds the change), and the cluster's invite index.
+    async fn share_logged(
+        self: &Arc<Self>,
+        made: &Made<'_>,
+        fanout: Fanout,
+        logged: &[(GroupId, u64)],
+    ) {
+        for p in &made.parts {
+            self.reindex_invite(p.change.before, p.change.after).await;
+        }
+        if fanout.writes.is_empty() {
+            return self.logged_applied(logged);
+        }
+        match self.apply_fanout(&fanout).await {
+            Ok(()) => self.logged_applied(logged),
+            // Not counted as applied here: the consumer applies the entry again.
+            Err(e) => self.retry_fanout(fanout, None, &e),
+        }
     }
 
     /// Applies the other members' shares of a committed change, and forgets its record.

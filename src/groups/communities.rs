@@ -102,6 +102,7 @@ impl GroupService {
             let guards = self.lock_groups(&ids).await;
             for g in &ids {
                 self.caught_up(g).await?;
+                self.catch_up(g).await?;
             }
             let group = match op {
                 Op::Join(code) => self.by_invite(code).ok().filter(|g| &g.id == id),
@@ -193,6 +194,7 @@ impl GroupService {
             parts,
             now,
             remember: reply.remember.take(),
+            logged: None,
         };
         self.commit(made).await
     }
@@ -257,6 +259,7 @@ impl GroupService {
             let guards = self.lock_groups(&ids).await;
             for g in &ids {
                 self.caught_up(g).await?;
+                self.catch_up(g).await?;
             }
             let community = self.load_community(session, id)?;
             let family = self.family(session, id)?;

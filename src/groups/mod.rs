@@ -4,6 +4,7 @@ mod commit;
 pub mod communities;
 pub mod fanout;
 pub mod lids;
+mod logged;
 pub mod model;
 pub mod picture;
 mod pipeline;

@@ -12,7 +12,7 @@ mod info;
 mod members;
 mod requests;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::model::{Group, JoinMethod, NewPicture, Role};
@@ -28,7 +28,7 @@ pub use info::{revoke_invite, set_description, set_picture, set_setting, set_sub
 pub use members::{add, create, delete, demote, leave, promote, remove};
 pub use requests::{approve, join, reject};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JoinKind {
     Create,
@@ -37,14 +37,14 @@ pub enum JoinKind {
     Approve,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LeaveKind {
     Leave,
     Remove,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RequestAction {
     Created,
@@ -52,8 +52,9 @@ pub enum RequestAction {
     Revoked,
 }
 
-/// One thing that happened to a group; events are made from these.
-#[derive(Debug, Clone, PartialEq)]
+/// One thing that happened to a group; events are made from these. In cluster mode they travel
+/// in the group log, so that each node makes its own members' events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Change {
     Joined {
         ids: Vec<ContactId>,
@@ -72,6 +73,8 @@ pub enum Change {
     /// Only the changed fields, named as in GroupInfo.
     Updated {
         fields: Map<String, Value>,
+        /// Not used by the events: a change read from the log has it empty.
+        #[serde(skip)]
         operation: &'static str,
     },
     /// The picture was set or removed. Its URL depends on the session that serves it, so the

@@ -3,18 +3,19 @@
 //! (the acting session's first, with a fan-out record for the others), flush, then answer.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use super::commit::{Made, Part};
 use super::fanout::CatchingUp;
 use super::lids;
-use super::model::{Group, NewPicture};
+use super::logged::{Appended, CONFLICT_TRIES};
+use super::model::{Group, NewPicture, PictureBytes};
 use super::picture;
 use super::pipeline::{self, Pipeline, Tried};
 use super::refusal::Refusal;
-use super::rules::{self, Actor, Op, Outcome};
+use super::rules::{self, Actor, Family, Op, Outcome, Step};
 use super::running::Running;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::events::GroupChange;
 use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
 use crate::reply::{Render, Reply};
@@ -45,6 +46,17 @@ pub struct GroupService {
     /// client hung up): a change cut off between its own commit and its fan-out would leave
     /// the other member sessions behind until a restart. A shutdown waits for them.
     pub running: Arc<Running>,
+    /// Cluster mode: the group logs this node appends to and applies (`logged`).
+    pub(super) logged: OnceLock<super::logged::Logged>,
+}
+
+/// What a rule made of a change, before it is logged and committed.
+struct Decided {
+    outcome: Outcome,
+    fresh: Option<PictureBytes>,
+    follow: Vec<Step>,
+    now: u64,
+    actor: Actor,
 }
 
 /// A read only a group's admins may make, asked by a session whose account is not one of them.
@@ -98,6 +110,7 @@ impl GroupService {
             catching_up: CatchingUp::default(),
             pipeline: Pipeline::default(),
             running: Arc::default(),
+            logged: OnceLock::new(),
         });
         svc.resume_fanouts().await?;
         let mut index = Index::default();
@@ -302,6 +315,7 @@ impl GroupService {
             }],
             now,
             remember: reply.remember.take(),
+            logged: None,
         };
         self.commit(made).await?;
         Ok(reply)
@@ -355,7 +369,8 @@ impl GroupService {
         // Held to the answer: a stop waits for this change, and this change sees the stop.
         let _gate = session.gate.read().await;
         session.require_working()?;
-        if community || !pipeline::pipelines(&op) {
+        // In a cluster every change goes through the group's log, one at a time.
+        if community || !pipeline::pipelines(&op) || self.logged().is_some() {
             return self.mutate_serial(session, id, op, render, community).await;
         }
         match self.pipelined(session, id, op, render).await {
@@ -365,7 +380,8 @@ impl GroupService {
     }
 
     /// A change through the usual write path: the group's lock (and its community's) held
-    /// across the commit and the fan-out.
+    /// across the commit and the fan-out. In a cluster, a change another node appended first
+    /// makes it catch up and run the rule again.
     async fn mutate_serial(
         self: &Arc<Self>,
         session: &Arc<Session>,
@@ -374,16 +390,84 @@ impl GroupService {
         render: Render<Outcome>,
         community: bool,
     ) -> ApiResult<Reply> {
-        // The group's lock, and its community's when it is linked to one.
-        let (_guards, family) = self.lock_family(session, id, &op).await?;
-        // Taken after the wait: a change of accounts waits only for changes being made.
-        let _accounts = self.registry.accounts.read().await;
-        if community {
-            self.load_community(session, id)?;
+        let mut tries = 0;
+        loop {
+            // The group's lock, and its community's when it is linked to one.
+            let (_guards, family) = self.lock_family(session, id, &op).await?;
+            // Taken after the wait: a change of accounts waits only for changes being made.
+            let _accounts = self.registry.accounts.read().await;
+            if community {
+                self.load_community(session, id)?;
+            }
+            let before = self.before_op(session, id, &op).await?;
+            let decided = self.decide(session, id, &before, op.clone(), family.as_ref())?;
+            let Decided {
+                outcome,
+                fresh,
+                follow,
+                now,
+                actor,
+            } = decided;
+            if outcome.changes.is_empty() {
+                // Nothing to commit: the caller keeps the answer on its own.
+                return Ok(render(&outcome));
+            }
+            let change = GroupChange {
+                before: Some(&before),
+                after: outcome.group.as_ref(),
+                actor: &actor.id,
+                operation: op.operation(),
+                changes: &outcome.changes,
+                now_s: actor.now,
+                session: session.name.as_str(),
+            };
+            let mut parts = vec![Part { change, fresh }];
+            parts.extend(
+                follow
+                    .iter()
+                    .map(|s| Part::of_step(s, &actor, &session.name)),
+            );
+            let logged = match self.append(session, &parts, now).await? {
+                Appended::Logged(l) => self.logged().map(|_| l),
+                Appended::Conflict if tries < CONFLICT_TRIES => {
+                    tries += 1;
+                    // Apart, so that nodes racing for one group do not meet again at once.
+                    drop(_accounts);
+                    drop(_guards);
+                    super::logged::back_off(tries).await;
+                    continue;
+                }
+                Appended::Conflict => {
+                    return Err(ApiError::Unavailable(format!(
+                        "group {id}: other nodes kept changing it; retry"
+                    )))
+                }
+            };
+            let mut reply = render(&outcome);
+            let made = Made {
+                acting: session,
+                parts,
+                now,
+                remember: reply.remember.take(),
+                logged,
+            };
+            self.commit(made).await?;
+            return Ok(reply);
         }
-        let before = self.before_op(session, id, &op)?;
+    }
+
+    /// Runs `op`'s rule on `before`: the outcome, the picture bytes it brings, and what its
+    /// community and announcement group follow with.
+    fn decide(
+        &self,
+        session: &Arc<Session>,
+        id: &GroupId,
+        before: &Group,
+        op: Op,
+        family: Option<&Family>,
+    ) -> ApiResult<Decided> {
         // A member given by its lid is the member with its number (`lids`).
-        let (op, asked) = self.resolve_op(session, &before, op)?;
+        let (op, asked) = self.resolve_op(session, before, op)?;
         let now = now_ms();
         let actor = Actor {
             id: session.me_id(),
@@ -395,13 +479,8 @@ impl GroupService {
             _ => None,
         };
         let mut outcome =
-            rules::apply(&before, &actor, op).map_err(|r| r.in_session(&session.name))?;
+            rules::apply(before, &actor, op).map_err(|r| r.in_session(&session.name))?;
         lids::echo(&mut outcome.results, &asked);
-        let mut reply = render(&outcome);
-        if outcome.changes.is_empty() {
-            // Nothing to commit: the caller keeps the answer on its own.
-            return Ok(reply);
-        }
         // A picture an older version kept inside the record moves out with any change.
         if let Some(bytes) = outcome.group.as_mut().and_then(picture::move_inline) {
             fresh = Some(bytes);
@@ -409,7 +488,7 @@ impl GroupService {
         // A linked group's community and announcement group follow its subject and members; a
         // community's announcement group follows its name.
         let after = outcome.group.as_ref();
-        let follow = match (&family, after) {
+        let follow = match (family, after) {
             (Some(f), Some(c)) if &f.community.id == id => match operation {
                 "subject" => rules::announce_subject(f, c).into_iter().collect(),
                 _ => Vec::new(),
@@ -417,36 +496,21 @@ impl GroupService {
             (Some(f), _) => rules::follow(f, id, after, &actor, kinds),
             (None, _) => Vec::new(),
         };
-        let change = GroupChange {
-            before: Some(&before),
-            after,
-            actor: &actor.id,
-            operation,
-            changes: &outcome.changes,
-            now_s: actor.now,
-            session: session.name.as_str(),
-        };
-        let mut parts = vec![Part { change, fresh }];
-        parts.extend(
-            follow
-                .iter()
-                .map(|s| Part::of_step(s, &actor, &session.name)),
-        );
-        let made = Made {
-            acting: session,
-            parts,
+        Ok(Decided {
+            outcome,
+            fresh,
+            follow,
             now,
-            remember: reply.remember.take(),
-        };
-        self.commit(made).await?;
-        Ok(reply)
+            actor,
+        })
     }
 
-    /// The group `op` starts from: the session's copy, or for a join the one its code leads to.
-    fn before_op(&self, session: &Session, id: &GroupId, op: &Op) -> ApiResult<Group> {
+    /// The group `op` starts from: the session's copy, or for a join the one its code leads to
+    /// (in a cluster, possibly a group no session here holds).
+    async fn before_op(&self, session: &Session, id: &GroupId, op: &Op) -> ApiResult<Group> {
         match op {
             Op::Join(code) => {
-                let g = self.by_invite(code)?;
+                let g = self.by_invite_anywhere(code).await?;
                 if &g.id != id {
                     return Err(Refusal::InviteNotFound.into());
                 }

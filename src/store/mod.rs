@@ -28,6 +28,7 @@ pub use jobs::{DeliveryJob, JobState, JobTally};
 pub use lazy::OpenStores;
 pub use snapshot::{restore, Snapshot};
 pub use trees::TreeId;
+pub(crate) use work::base64_bytes;
 pub use work::{
     Applied, Commit, EndpointFilter, EventRecord, GroupWrite, PictureWrite, Remember, Work,
 };

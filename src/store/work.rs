@@ -45,7 +45,7 @@ pub enum PictureWrite {
 
 /// Bytes as one base64 string in a fan-out record's JSON, not serde's array of numbers (about
 /// 3.6 characters a byte).
-mod base64_bytes {
+pub(crate) mod base64_bytes {
     use std::sync::Arc;
 
     use base64::engine::general_purpose::STANDARD;

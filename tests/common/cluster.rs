@@ -5,10 +5,13 @@ use std::process::{Child, Command, Stdio};
 
 use super::process::{command, free_port, Wagate};
 
-/// `nats-server -js` on a free port with its store in a temp dir; killed when dropped.
+/// `nats-server -js` on a free port with its store in a temp dir; killed when dropped. It can be
+/// stopped and started again on the same port and store (a NATS restart).
 pub struct Nats {
     child: Child,
     pub url: String,
+    args: Vec<String>,
+    log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -19,37 +22,113 @@ impl Drop for Nats {
     }
 }
 
-/// Starts Debian's `nats-server` with JetStream and waits until it says it is ready. Fails,
-/// never skips, when it is not installed: CI installs it (`.ci/run`).
-pub async fn nats() -> Nats {
+fn installed() {
     let installed = Command::new("nats-server").arg("--version").output();
     assert!(
         installed.is_ok_and(|o| o.status.success()),
         "nats-server is not installed: the cluster tests need it (apt-get install -y nats-server)"
     );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let log = dir.path().join("nats.log");
-    let child = Command::new("nats-server")
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
-        .arg("-sd")
-        .arg(dir.path().join("js"))
-        .arg("-l")
-        .arg(&log)
+}
+
+/// How many times the server's log says it is ready.
+fn readies(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |l| l.matches("Server is ready").count())
+}
+
+fn spawn(args: &[String]) -> Child {
+    Command::new("nats-server")
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("nats-server starts");
-    super::wait_for(15, "nats-server to be ready", || {
-        let ready = std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Server is ready"));
-        async move { ready }
+        .expect("nats-server starts")
+}
+
+impl Nats {
+    /// Starts one server with `extra` arguments after the usual ones; waits until it is ready.
+    async fn start(dir: tempfile::TempDir, port: u16, extra: &[String]) -> Nats {
+        let log = dir.path().join("nats.log");
+        let mut args: Vec<String> = ["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.push(dir.path().join("js").display().to_string());
+        args.extend(["-l".to_owned(), log.display().to_string()]);
+        args.extend(extra.iter().cloned());
+        let child = spawn(&args);
+        let nats = Nats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            args,
+            log,
+            _dir: dir,
+        };
+        nats.ready(1).await;
+        nats
+    }
+
+    async fn ready(&self, times: usize) {
+        super::wait_for(30, "nats-server to be ready", || {
+            let ready = readies(&self.log) >= times;
+            async move { ready }
+        })
+        .await;
+    }
+
+    /// Kills the server (as a crash would).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the killed server again, on its port and store; waits until it is ready.
+    pub async fn restart(&mut self) {
+        let before = readies(&self.log);
+        self.child = spawn(&self.args);
+        self.ready(before + 1).await;
+    }
+}
+
+/// Starts Debian's `nats-server` with JetStream and waits until it says it is ready. Fails,
+/// never skips, when it is not installed: CI installs it (`.ci/run`).
+pub async fn nats() -> Nats {
+    installed();
+    let dir = tempfile::tempdir().expect("temp dir");
+    Nats::start(dir, free_port(), &[]).await
+}
+
+/// Three `nats-server -js` routed into one NATS cluster (JetStream clustered, so streams and
+/// buckets can keep three copies); ready once each says so.
+pub async fn nats_cluster() -> Vec<Nats> {
+    installed();
+    let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let all: Vec<String> = routes
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect();
+    let mut servers = Vec::new();
+    for (i, route) in routes.iter().enumerate() {
+        let extra = vec![
+            "-n".to_owned(),
+            format!("nats-{i}"),
+            "--cluster_name".to_owned(),
+            "wagate-test".to_owned(),
+            "--cluster".to_owned(),
+            format!("nats://127.0.0.1:{route}"),
+            "--routes".to_owned(),
+            all.join(","),
+        ];
+        let dir = tempfile::tempdir().expect("temp dir");
+        servers.push(Nats::start(dir, free_port(), &extra).await);
+    }
+    super::wait_for(30, "the NATS cluster to elect a JetStream leader", || {
+        let elected = servers
+            .iter()
+            .any(|s| std::fs::read_to_string(&s.log).is_ok_and(|l| l.contains("metadata leader")));
+        async move { elected }
     })
     .await;
-    Nats {
-        child,
-        url: format!("nats://127.0.0.1:{port}"),
-        _dir: dir,
-    }
+    servers
 }
 
 /// Where a node lives between its lives: its id, data dir and port stay the same.
@@ -73,18 +152,24 @@ impl Place {
 
 /// Starts (or starts again) the node of `place` in the cluster of `nats`; waits for `/ping`.
 pub async fn node(nats: &Nats, place: &Place) -> Wagate {
+    node_on(&nats.url, &[], place).await
+}
+
+/// As `node`, on the NATS servers of `urls` (a comma list) with `env` added.
+pub async fn node_on(urls: &str, env: &[(&str, &str)], place: &Place) -> Wagate {
     let listen = format!("127.0.0.1:{}", place.port);
-    let env = [
-        ("WAGATE_NATS_URL", nats.url.as_str()),
+    let mut all = vec![
+        ("WAGATE_NATS_URL", urls),
         ("WAGATE_NODE_ID", place.id.as_str()),
         ("WAGATE_LISTEN", listen.as_str()),
     ];
-    let (mut cmd, _, log) = command(&place.data, &env);
+    all.extend(env.iter().copied());
+    let (mut cmd, _, log) = command(&place.data, &all);
     cmd.env_remove("WAGATE_ADVERTISE_URL");
     let child = cmd.spawn().expect("wagate starts");
     let base = format!("http://{listen}");
     let ping = format!("{base}/ping");
-    super::wait_for(15, "a node to answer /ping", || {
+    super::wait_for(20, "a node to answer /ping", || {
         let ping = ping.clone();
         async move {
             reqwest::get(&ping)

@@ -86,7 +86,9 @@ async fn join_info(
     State(state): State<AppState>,
     At(_working, Preview(code)): At<WorkingSession, Preview>,
 ) -> ApiResult<Json<JoinInfo>> {
-    Ok(Json(JoinInfo::from(&state.groups.by_invite(&code)?)))
+    Ok(Json(JoinInfo::from(
+        &state.groups.by_invite_anywhere(&code).await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -121,7 +123,7 @@ async fn join_group(
     key: Key,
     At(WorkingSession(s), Joining(code)): At<WorkingSession, Joining>,
 ) -> ApiResult<Answer> {
-    let g = state.groups.by_invite(&code)?;
+    let g = state.groups.by_invite_anywhere(&code).await?;
     let id = g.id.to_string();
     let render = key.render(StatusCode::OK, move |_: &Outcome| JoinAnswer { id });
     let reply = state.groups.mutate(&s, &g.id, Op::Join(code), render);

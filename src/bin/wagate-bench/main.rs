@@ -2,7 +2,7 @@
 //! figure, its ceiling measured in the same run, and their ratio.
 //!
 //! `wagate-bench all` (minutes) or `wagate-bench smoke` (seconds, for CI); also `read`, `write`, `hot`,
-//! `webhook`, `sessions`, `backlog`, `retained`; `overload` (about 75 s) and `idempotency` (about 25 s) are in
+//! `webhook`, `sessions`, `backlog`, `retained`, `cluster` (needs `nats-server`); `overload` (about 75 s) and `idempotency` (about 25 s) are in
 //! neither `all` nor `smoke`. `--svg PATH` draws the chart, `--json PATH` writes the figures.
 //!
 //! One module per scenario; this file holds the sizes of a run, the order the scenarios run in,
@@ -10,6 +10,7 @@
 
 mod backlog;
 mod chart;
+mod cluster;
 mod cpu;
 mod idempotent;
 mod load;
@@ -95,6 +96,9 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
     if all || what == "retained" {
         rows.extend(retained::retained(plan).await?);
     }
+    if all || what == "cluster" {
+        rows.extend(cluster::cluster(plan).await?);
+    }
     if what == "overload" {
         rows.extend(overload::overload().await?);
     }
@@ -105,7 +109,7 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wagate-bench all|smoke|read|write|hot|webhook|sessions|backlog|retained|overload|idempotency [--svg PATH] [--json PATH]");
+    eprintln!("usage: wagate-bench all|smoke|read|write|hot|webhook|sessions|backlog|retained|cluster|overload|idempotency [--svg PATH] [--json PATH]");
     std::process::exit(2)
 }
 
@@ -150,6 +154,7 @@ async fn main() {
         "sessions",
         "backlog",
         "retained",
+        "cluster",
         "overload",
         "idempotency",
     ]
