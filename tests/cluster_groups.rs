@@ -446,3 +446,79 @@ fn delivered_subjects(hook: &Recorder, session: &str) -> Vec<String> {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acting_node_killed_mid_burst_loses_no_acknowledged_change() {
+    let nats = nats().await;
+    let root = tempfile::tempdir().expect("temp dir");
+    let hooks = [
+        Recorder::start(Mode::Accept).await,
+        Recorder::start(Mode::Accept).await,
+        Recorder::start(Mode::Accept).await,
+    ];
+    let places: Vec<Place> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|id| Place::new(root.path(), id))
+        .collect();
+    let mut nodes = Vec::new();
+    for p in &places {
+        nodes.push(node(&nats, p).await);
+    }
+    let gid = shared_group(&nodes, &hooks).await;
+
+    // a renames through its own node from 8 connections while that node is killed.
+    let base = nodes[0].base.clone();
+    let path = format!("/api/a/groups/{gid}/subject");
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (base, path) = (base.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut acked = Vec::new();
+            for k in 0.. {
+                let subject = format!("w{w}-{k}");
+                let sent = client
+                    .put(format!("{base}{path}"))
+                    .json(&json!({"subject": subject}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().as_u16() == 200 => acked.push(subject),
+                    Ok(r) => panic!("a rename answered {}", r.status()),
+                    Err(_) => break, // the node is gone
+                }
+            }
+            acked
+        }));
+    }
+    wait_for(20, "some renames to be acknowledged", || async {
+        subjects(&nodes[1], "b").await.len() >= 20
+    })
+    .await;
+    let _ = nodes[0].child.kill();
+    let _ = nodes[0].child.wait();
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.expect("task"));
+    }
+
+    // Every acknowledged rename reached b and c on the other nodes, and a's own log when its
+    // node returns; all three logs tell the same story.
+    nodes[0] = node(&nats, &places[0]).await;
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        wait_for(
+            20,
+            &format!("{name}'s log to hold every acknowledged rename"),
+            || async {
+                let got = subjects(&nodes[i], name).await;
+                acked.iter().all(|a| got.contains(a))
+            },
+        )
+        .await;
+    }
+    wait_for(20, "a's and c's logs to equal b's", || async {
+        let order = subjects(&nodes[1], "b").await;
+        subjects(&nodes[0], "a").await == order && subjects(&nodes[2], "c").await == order
+    })
+    .await;
+}
