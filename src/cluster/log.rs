@@ -18,8 +18,8 @@ pub const STREAM: &str = "WAGATE_GROUPS";
 const SUBJECTS: &str = "wagate.group.*";
 /// How long an append or a read waits for the NATS system to answer again (a server restarts,
 /// a NATS cluster elects a new leader) before the change is answered 503.
-const PATIENCE: Duration = Duration::from_secs(15);
-const RETRY_EVERY: Duration = Duration::from_millis(250);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(15);
+pub(crate) const RETRY_EVERY: Duration = Duration::from_millis(250);
 /// How long an entry handed to a node's consumer waits for its acknowledgement before it is
 /// handed out again (after the node's crash, or an apply that takes longer: a second copy is
 /// skipped, as applied).

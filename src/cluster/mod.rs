@@ -75,6 +75,28 @@ fn nats_down(what: &str, e: impl std::fmt::Display) -> ApiError {
     ))
 }
 
+/// Runs a read of the buckets, again every `log::RETRY_EVERY` while the NATS system does not
+/// answer (a server restarting, a NATS cluster electing a leader), for up to `log::PATIENCE`;
+/// then 503 `unavailable`.
+async fn patiently<T, E, F, Fut>(what: &str, mut read: F) -> ApiResult<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + log::PATIENCE;
+    loop {
+        match read().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "cluster: a {what} read is tried again");
+                tokio::time::sleep(log::RETRY_EVERY).await;
+            }
+            Err(e) => return Err(nats_down(what, e)),
+        }
+    }
+}
+
 /// The key of an account in `wagate_accounts`: KV keys allow no `@`.
 fn account_key(account: &ContactId) -> String {
     account.to_string().replace('@', "_")
@@ -109,13 +131,13 @@ impl Cluster {
 
     /// Where `name` lives, if any node holds it.
     pub async fn owner(&self, name: &SessionName) -> ApiResult<Option<Placement>> {
-        let raw = (self.sessions.get(name.as_str()).await).map_err(|e| nats_down("owner", e))?;
+        let raw = patiently("owner", || self.sessions.get(name.as_str())).await?;
         Ok(raw.and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
     /// What node `id` last said of itself.
     pub async fn node(&self, id: &str) -> ApiResult<Option<NodeEntry>> {
-        let raw = (self.nodes.get(id).await).map_err(|e| nats_down("node", e))?;
+        let raw = patiently("node", || self.nodes.get(id)).await?;
         Ok(raw.and_then(|b| serde_json::from_slice(&b).ok()))
     }
 
@@ -141,13 +163,26 @@ impl Cluster {
 
     /// Every node that ever joined, by id.
     pub async fn nodes(&self) -> ApiResult<Vec<(String, NodeEntry)>> {
-        let keys: Vec<String> = match self.nodes.keys().await {
-            Ok(keys) => keys
-                .try_collect()
-                .await
-                .map_err(|e| nats_down("nodes", e))?,
-            Err(e) => return Err(nats_down("nodes", e)),
-        };
+        // The bucket's subjects, from its stream's info: unlike `keys()`, no consumer is
+        // created, so the list answers as soon as the stream has a leader (a NATS cluster
+        // that lost a server elects one in seconds; a consumer waits for more).
+        let prefix = format!("$KV.{NODES}.");
+        let keys: Vec<String> = patiently("nodes", || async {
+            let info = (self
+                .nodes
+                .stream
+                .info_with_subjects(format!("{prefix}>"))
+                .await)
+                .map_err(|e| e.to_string())?;
+            let subjects: Vec<(String, usize)> =
+                info.try_collect().await.map_err(|e| e.to_string())?;
+            let ids = subjects.into_iter();
+            Ok::<_, String>(
+                ids.filter_map(|(s, _)| Some(s.strip_prefix(&prefix)?.to_owned()))
+                    .collect(),
+            )
+        })
+        .await?;
         let mut out = Vec::with_capacity(keys.len());
         for id in keys {
             if let Some(entry) = self.node(&id).await? {
