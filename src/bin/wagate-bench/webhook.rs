@@ -148,8 +148,10 @@ async fn drain(
         made += n;
         let start = Instant::now();
         let from = Usage::now(Some(gw));
+        perf_ctl("enable");
         recv.release();
         delivered &= recv.wait_count(before + n, 300).await;
+        perf_ctl("disable");
         fig_use.add_since(Some(gw), from);
         drain_secs += recv
             .last_at()
@@ -172,6 +174,18 @@ async fn drain(
         ceiling_use: ceil_use,
         ceiling: ceil,
     })
+}
+
+/// `WAGATE_BENCH_PERF_CTL=FIFO`: writes `enable` / `disable` to a `perf record --control
+/// fifo:FIFO -D -1` so that a profile of the gateway covers the drains alone.
+fn perf_ctl(cmd: &str) {
+    if let Some(fifo) = std::env::var_os("WAGATE_BENCH_PERF_CTL") {
+        use std::io::Write;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .open(fifo)
+            .and_then(|mut f| writeln!(f, "{cmd}"));
+    }
 }
 
 /// The figure (drain rate against the ceiling, with the paced run's latencies), the ceiling, the
