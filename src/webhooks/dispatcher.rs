@@ -15,6 +15,7 @@ use super::queue::Queue;
 use super::retry::{parse_retry_after, Schedule};
 use super::sign::{self, Prepared};
 use crate::ids::SessionName;
+use crate::metrics::AttemptMetrics;
 use crate::sessions::{now_ms, Registry, Session, SessionRecord};
 use crate::store::{Applied, StoreResult, Work};
 
@@ -33,6 +34,9 @@ pub const UNSUBSCRIBED: &str = "event no longer in the webhook's events";
 const MAX_QUEUED: usize = 5_000;
 /// Free room below which the worker does not look for more jobs in the store.
 const MIN_LOAD: usize = 256;
+/// Jobs read from the store in one step at most: a backlog of thousands is read in several
+/// steps, between which attempts start, rather than all while every slot waits.
+const LOAD_CHUNK: usize = 512;
 
 /// Unix ms that move with tokio's clock, so that paused-time tests drive due times and
 /// timeouts alike. Anchored to the wall clock once; a restart anchors it again.
@@ -128,6 +132,8 @@ pub struct Worker {
     /// be there while it has not moved (jobs come with commits; requeues are counted apart).
     read_at_durable: u64,
     requeues_seen: u64,
+    /// The last read filled its chunk with room to spare: there may be more to read at once.
+    more_to_load: bool,
     in_flight: JoinSet<(u64, Attempt)>,
     /// Task id → sequence number, to find the job of an attempt that panicked.
     tasks: HashMap<tokio::task::Id, u64>,
@@ -135,6 +141,8 @@ pub struct Worker {
     hook_cache: Option<(Arc<SessionRecord>, Option<Arc<Prepared>>)>,
     /// Moves to the dead letters queued at the committer, awaited by `settle`.
     burials: Vec<Burial>,
+    /// The attempt metrics of the job URL last counted.
+    metrics: Option<(String, AttemptMetrics)>,
 }
 
 type Burial = std::pin::Pin<Box<dyn std::future::Future<Output = StoreResult<Applied>> + Send>>;
@@ -162,10 +170,12 @@ impl Worker {
             loaded_upto: 0,
             read_at_durable: u64::MAX,
             requeues_seen: u64::MAX,
+            more_to_load: false,
             in_flight: JoinSet::new(),
             tasks: HashMap::new(),
             hook_cache: None,
             burials: Vec::new(),
+            metrics: None,
         }
     }
 
@@ -282,6 +292,8 @@ impl Worker {
             }
             _ = self.wake.notified() => {}
             _ = sleep => {}
+            // The next chunk of a backlog, once the attempts just started have had their turn.
+            _ = tokio::task::yield_now(), if self.more_to_load && self.in_flight.len() < self.concurrency => {}
         }
         Ok(Step::Continue)
     }
@@ -328,14 +340,17 @@ impl Worker {
         // A nearly full queue is topped up in chunks, not one job per answer.
         let room = MAX_QUEUED.saturating_sub(self.queue.len());
         let durable = store.durable_seq();
+        self.more_to_load = false;
         if room >= MIN_LOAD && durable != self.read_at_durable {
             let from = self.loaded_upto.saturating_add(1);
-            let jobs = store.pending_jobs(self.endpoint, from, u64::MAX, room)?;
+            let want = room.min(LOAD_CHUNK);
+            let jobs = store.pending_jobs(self.endpoint, from, u64::MAX, want)?;
             // Read to the end (fewer than asked for): nothing new until the next commit. (For a
             // store this read opened, `durable` was not yet known: it moves, and we read again.)
-            if jobs.len() < room {
+            if jobs.len() < want {
                 self.read_at_durable = durable;
             }
+            self.more_to_load = jobs.len() == want && want < room;
             for (seq, job) in jobs {
                 self.loaded_upto = seq;
                 self.queue.insert(seq, job);
@@ -418,11 +433,22 @@ impl Worker {
     }
 
     /// Counts and times an attempt for the metrics, labelled with the webhook as logs show it.
-    fn count_attempt(&self, seq: u64, answer: &Answer, took: Duration) {
-        if let Some(job) = self.queue.job(seq) {
-            let webhook = redact(&job.url);
-            let outcome = answer.outcome();
-            crate::metrics::webhook_attempt(self.name.as_str(), &webhook, outcome, took);
+    /// The handles are kept for the last URL seen (a job carries its own), not redacted and
+    /// looked up again for every attempt.
+    fn count_attempt(&mut self, seq: u64, answer: &Answer, took: Duration) {
+        let Some(job) = self.queue.job(seq) else {
+            return;
+        };
+        let fresh = match &self.metrics {
+            Some((url, _)) => *url != job.url,
+            None => true,
+        };
+        if fresh {
+            let handles = AttemptMetrics::new(self.name.as_str(), &redact(&job.url));
+            self.metrics = Some((job.url.clone(), handles));
+        }
+        if let Some((_, handles)) = &self.metrics {
+            handles.record(answer.outcome(), took);
         }
     }
 
