@@ -49,7 +49,7 @@ pub async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
     let d = drain(plan, &c, &gw, &ids, &recv, &body_file).await?;
     let rate = d.made as f64 / d.secs;
     eprintln!(
-        "webhook drain: {} events in {:.2} s ({} turns); CPU gateway {:.2} s ({:.0} µs/event), bench (receiver) {:.2} s ({:.0} µs/event; {:.0} µs/request during the ceiling); CPU steal {:.0} % during the drains, {:.0} % during the ceiling",
+        "webhook drain: {} events in {:.2} s ({} turns); CPU gateway {:.2} s ({:.0} µs/event), bench (receiver) {:.2} s ({:.0} µs/event; {:.0} µs/request during the ceiling); the ceiling's sender {:.0} µs/request; CPU steal {:.0} % during the drains, {:.0} % during the ceiling",
         d.made,
         d.secs,
         d.turns,
@@ -58,6 +58,7 @@ pub async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
         d.gateway_use.bench,
         d.gateway_use.bench * 1e6 / d.made.max(1) as f64,
         d.ceiling_use.bench * 1e6 / (d.ceiling.ok.max(1) as f64),
+        d.ceiling_use.children * 1e6 / (d.ceiling.ok.max(1) as f64),
         d.gateway_use.steal_pct(),
         d.ceiling_use.steal_pct()
     );
