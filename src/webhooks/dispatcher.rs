@@ -1,26 +1,29 @@
 //! The durable dispatcher: one worker per (session, endpoint) reading that endpoint's
 //! `deliveries` in commit order. A worker is a step function (`Worker::step`) plus a thin loop.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::client::{redact, Answer, Request, Transport};
-use super::queue::Queue;
+use super::client::{redact, Answer, Transport};
 use super::retry::{parse_retry_after, Schedule};
-use super::sign::{self, Prepared};
+use super::sign::Prepared;
 use crate::ids::SessionName;
 use crate::sessions::{now_ms, Registry, Session, SessionRecord};
 use crate::store::{Applied, StoreResult, Work};
 
 mod owner;
+mod slot;
 #[cfg(test)]
 mod tests;
+
+pub use slot::Attempt;
+#[cfg(test)]
+use slot::Stamp;
+use slot::{lock, Shared, Slot};
 
 pub use owner::{prune, Dispatcher};
 
@@ -33,6 +36,12 @@ pub const UNSUBSCRIBED: &str = "event no longer in the webhook's events";
 const MAX_QUEUED: usize = 5_000;
 /// Free room below which the worker does not look for more jobs in the store.
 const MIN_LOAD: usize = 256;
+/// Jobs in memory below which the worker reads the store even with every slot taken, and a
+/// slot that takes the queue below it wakes the worker to do so.
+pub(crate) const LOW_WATER: usize = 256;
+/// Jobs read from the store in one step at most: a backlog of thousands is read in several
+/// steps, between which attempts start, rather than all while every slot waits.
+const LOAD_CHUNK: usize = 512;
 
 /// Unix ms that move with tokio's clock, so that paused-time tests drive due times and
 /// timeouts alike. Anchored to the wall clock once; a restart anchors it again.
@@ -80,35 +89,6 @@ pub enum Step {
     Stop,
 }
 
-/// The envelope fields a request carries in its headers.
-#[derive(Deserialize)]
-struct Stamp {
-    id: String,
-    timestamp: u64,
-}
-
-impl Stamp {
-    /// Read from the envelope's head, which the gateway writes as `{"id":"…","timestamp":N,`
-    /// (the contract's key order), without parsing the whole body; any other shape is parsed.
-    fn of(body: &[u8]) -> Option<Stamp> {
-        let quick = || {
-            let rest = body.strip_prefix(b"{\"id\":\"")?;
-            let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
-            let (id, rest) = rest.split_at(end);
-            let rest = rest.strip_prefix(b"\",\"timestamp\":")?;
-            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-            if rest.get(digits) != Some(&b',') {
-                return None;
-            }
-            Some(Stamp {
-                id: std::str::from_utf8(id).ok()?.to_owned(),
-                timestamp: std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?,
-            })
-        };
-        quick().or_else(|| serde_json::from_slice(body).ok())
-    }
-}
-
 /// Delivers one endpoint's jobs of one session.
 pub struct Worker {
     /// Weak, like `session`: a worker must not keep a dropped gateway's stores open (their
@@ -121,16 +101,18 @@ pub struct Worker {
     clock: Clock,
     concurrency: usize,
     wake: Arc<Notify>,
-    queue: Queue,
+    /// The jobs (and the slots' task ids and the attempt metrics), shared with the slots,
+    /// which take the next ready job themselves after a delivery.
+    shared: Arc<Mutex<Shared>>,
     /// The highest sequence number read from the store so far.
     loaded_upto: u64,
     /// The store's durable sequence number when it was last read to the end: no new job can
     /// be there while it has not moved (jobs come with commits; requeues are counted apart).
     read_at_durable: u64,
     requeues_seen: u64,
+    /// The last read filled its chunk with room to spare: there may be more to read at once.
+    more_to_load: bool,
     in_flight: JoinSet<(u64, Attempt)>,
-    /// Task id → sequence number, to find the job of an attempt that panicked.
-    tasks: HashMap<tokio::task::Id, u64>,
     /// The record the webhook was last looked up in, and what was found.
     hook_cache: Option<(Arc<SessionRecord>, Option<Arc<Prepared>>)>,
     /// Moves to the dead letters queued at the committer, awaited by `settle`.
@@ -158,12 +140,12 @@ impl Worker {
             clock,
             concurrency: concurrency.max(1),
             wake,
-            queue: Queue::default(),
+            shared: Arc::default(),
             loaded_upto: 0,
             read_at_durable: u64::MAX,
             requeues_seen: u64::MAX,
+            more_to_load: false,
             in_flight: JoinSet::new(),
-            tasks: HashMap::new(),
             hook_cache: None,
             burials: Vec::new(),
         }
@@ -191,9 +173,9 @@ impl Worker {
                     }
                     self.in_flight.abort_all();
                     self.in_flight = JoinSet::new();
-                    self.tasks.clear();
                     self.burials.clear();
-                    self.queue = Queue::default();
+                    // The aborted slots may still hold the old one for a moment.
+                    self.shared = Arc::default();
                     self.loaded_upto = 0;
                     self.read_at_durable = u64::MAX;
                     self.requeues_seen = u64::MAX;
@@ -212,8 +194,10 @@ impl Worker {
         let mut wrote = false;
         let mut next_due = None;
         // With every slot taken nothing can start: during a burst of commits, skip reading
-        // the store and the config on every wake-up; the next answer brings us back here.
-        let full = self.in_flight.len() >= self.concurrency;
+        // the store and the config on every wake-up while the slots have jobs enough to go on
+        // with; a slot wakes us when the queue runs low (`slot.rs`).
+        let full =
+            self.in_flight.len() >= self.concurrency && lock(&self.shared).queue.len() >= LOW_WATER;
         let hook = if full {
             None
         } else {
@@ -225,7 +209,7 @@ impl Worker {
             None => {
                 // Beyond the in-memory window there may be more: read on until none is left.
                 loop {
-                    let idle = self.queue.idle_seqs();
+                    let idle = lock(&self.shared).queue.idle_seqs();
                     if idle.is_empty() {
                         break;
                     }
@@ -235,18 +219,18 @@ impl Worker {
                     }
                     self.load(&live)?;
                 }
-                if self.queue.is_empty() && self.in_flight.is_empty() {
+                if lock(&self.shared).queue.is_empty() && self.in_flight.is_empty() {
                     self.settle(&live, wrote).await?;
                     return Ok(Step::Stop);
                 }
             }
             Some(hook) => loop {
                 let now = self.clock.now_ms();
-                let plan = self.queue.plan(now, self.concurrency);
+                let plan = lock(&self.shared).queue.plan(now, self.concurrency);
                 next_due = plan.next_due;
                 let mut buried = false;
                 for seq in plan.start {
-                    if !self.start(&live, seq, hook)? {
+                    if !self.start(&live, seq, hook.clone())? {
                         buried = true;
                     }
                 }
@@ -260,15 +244,7 @@ impl Worker {
         self.settle(&live, wrote).await?;
         // Hold nothing strong while waiting (see `registry`).
         drop(live);
-        let sleep = {
-            let at = next_due.map(|ms| self.clock.instant_at(ms));
-            async move {
-                match at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            }
-        };
+        let sleep = until(next_due.map(|ms| self.clock.instant_at(ms)));
         tokio::select! {
             Some(done) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => {
                 let Some(live) = self.live() else {
@@ -282,6 +258,8 @@ impl Worker {
             }
             _ = self.wake.notified() => {}
             _ = sleep => {}
+            // The next chunk of a backlog, once the attempts just started have had their turn.
+            _ = tokio::task::yield_now(), if self.more_to_load && self.in_flight.len() < self.concurrency => {}
         }
         Ok(Step::Continue)
     }
@@ -321,52 +299,74 @@ impl Worker {
         let requeues = store.requeues();
         if requeues != self.requeues_seen {
             self.requeues_seen = requeues;
-            for (seq, job) in store.pending_jobs(self.endpoint, 0, self.loaded_upto, usize::MAX)? {
-                self.queue.insert(seq, job);
+            let jobs = store.pending_jobs(self.endpoint, 0, self.loaded_upto, usize::MAX)?;
+            let mut shared = lock(&self.shared);
+            for (seq, job) in jobs {
+                shared.queue.insert(seq, job);
             }
         }
         // A nearly full queue is topped up in chunks, not one job per answer.
-        let room = MAX_QUEUED.saturating_sub(self.queue.len());
+        let room = MAX_QUEUED.saturating_sub(lock(&self.shared).queue.len());
         let durable = store.durable_seq();
+        self.more_to_load = false;
         if room >= MIN_LOAD && durable != self.read_at_durable {
             let from = self.loaded_upto.saturating_add(1);
-            let jobs = store.pending_jobs(self.endpoint, from, u64::MAX, room)?;
+            let want = room.min(LOAD_CHUNK);
+            let jobs = store.pending_jobs(self.endpoint, from, u64::MAX, want)?;
             // Read to the end (fewer than asked for): nothing new until the next commit. (For a
             // store this read opened, `durable` was not yet known: it moves, and we read again.)
-            if jobs.len() < room {
+            if jobs.len() < want {
                 self.read_at_durable = durable;
             }
+            self.more_to_load = jobs.len() == want && want < room;
+            let mut shared = lock(&self.shared);
             for (seq, job) in jobs {
                 self.loaded_upto = seq;
-                self.queue.insert(seq, job);
+                shared.queue.insert(seq, job);
             }
         }
         Ok(())
     }
 
     /// Starts one attempt, or dead-letters the job when its webhook no longer takes its event
-    /// (answers false). Reading the envelope, signing and sending run in the attempt's own task,
-    /// in parallel with the other attempts: this loop only decides what goes out.
-    fn start(&mut self, live: &Live, seq: u64, hook: &Arc<Prepared>) -> StoreResult<bool> {
-        let Some(job) = self.queue.job(seq) else {
+    /// (answers false). Reading the envelope, signing and sending run in a slot's own task, in
+    /// parallel with the other attempts, and the slot goes on with the next ready job after a
+    /// delivery (`slot.rs`): this loop decides what goes out and records what did not arrive.
+    fn start(&mut self, live: &Live, seq: u64, hook: Arc<Prepared>) -> StoreResult<bool> {
+        let subscribed = lock(&self.shared).queue.job(seq).map(|job| {
+            let events = &hook.config.events;
+            events.iter().any(|e| e == "*" || *e == job.event)
+        });
+        match subscribed {
+            None => return Ok(true),
+            Some(false) => {
+                self.discard(live, seq, UNSUBSCRIBED)?;
+                return Ok(false);
+            }
+            Some(true) => {}
+        }
+        let Some(record) = self.hook_cache.as_ref().map(|(rec, _)| rec.clone()) else {
             return Ok(true);
         };
-        if !hook
-            .config
-            .events
-            .iter()
-            .any(|e| e == "*" || *e == job.event)
-        {
-            self.discard(live, seq, UNSUBSCRIBED)?;
-            return Ok(false);
-        }
-        // Weak: an attempt waiting for its answer must not keep a dropped gateway's store open.
-        let store = Arc::downgrade(&live.session.store);
-        let (hook, transport, endpoint) = (hook.clone(), self.transport.clone(), self.endpoint);
-        let handle = self
-            .in_flight
-            .spawn(async move { (seq, attempt(store, (endpoint, seq), hook, transport).await) });
-        self.tasks.insert(handle.id(), seq);
+        let slot = Slot {
+            shared: self.shared.clone(),
+            registry: self.registry.clone(),
+            session: self.session.clone(),
+            name: self.name.clone(),
+            record,
+            // Weak: an attempt waiting for its answer must not keep a dropped gateway's store open.
+            store: Arc::downgrade(&live.session.store),
+            endpoint: self.endpoint,
+            hook,
+            transport: self.transport.clone(),
+            clock: self.clock,
+            concurrency: self.concurrency,
+            wake: self.wake.clone(),
+        };
+        // Held across the spawn, so that the slot's own entry (when it goes on) comes after this one.
+        let mut shared = lock(&self.shared);
+        let handle = self.in_flight.spawn(slot.run(seq));
+        shared.tasks.insert(handle.id(), seq);
         Ok(true)
     }
 
@@ -378,12 +378,15 @@ impl Worker {
     ) -> StoreResult<bool> {
         let (seq, answer) = match done {
             Ok((id, (seq, outcome))) => {
-                self.tasks.remove(&id);
-                match outcome {
-                    Attempt::Sent(answer, took) => {
-                        self.count_attempt(seq, &answer, took);
-                        (seq, answer)
+                {
+                    let mut shared = lock(&self.shared);
+                    shared.tasks.remove(&id);
+                    if let Attempt::Sent(answer, took) = &outcome {
+                        shared.count(&self.name, seq, answer.outcome(), *took);
                     }
+                }
+                match outcome {
+                    Attempt::Sent(answer, _) => (seq, answer),
                     Attempt::Unsendable(reason) => {
                         self.discard(live, seq, reason)?;
                         return Ok(true);
@@ -392,7 +395,7 @@ impl Worker {
                 }
             }
             Err(e) => {
-                let Some(seq) = self.tasks.remove(&e.id()) else {
+                let Some(seq) = lock(&self.shared).tasks.remove(&e.id()) else {
                     return Ok(false);
                 };
                 let answer = Answer::Failed {
@@ -405,7 +408,7 @@ impl Worker {
         let (error, retry_after) = match answer {
             Answer::Delivered => {
                 // The attempt's task removed the job from the store (see `attempt`).
-                self.queue.remove(seq);
+                lock(&self.shared).queue.remove(seq);
                 return Ok(false);
             }
             Answer::Failed { error, retry_after } => (error, retry_after),
@@ -415,15 +418,6 @@ impl Worker {
             }
         };
         self.failed(live, seq, error, retry_after)
-    }
-
-    /// Counts and times an attempt for the metrics, labelled with the webhook as logs show it.
-    fn count_attempt(&self, seq: u64, answer: &Answer, took: Duration) {
-        if let Some(job) = self.queue.job(seq) {
-            let webhook = redact(&job.url);
-            let outcome = answer.outcome();
-            crate::metrics::webhook_attempt(self.name.as_str(), &webhook, outcome, took);
-        }
     }
 
     /// Records a failed attempt: the job's next time by its webhook's policy, or the dead letters.
@@ -436,11 +430,15 @@ impl Worker {
     ) -> StoreResult<bool> {
         let now = self.clock.now_ms_ceil();
         let hook = self.current_hook(live);
-        let Some(job) = self.queue.job_mut(seq) else {
-            return Ok(false);
+        let mut job = {
+            let mut shared = lock(&self.shared);
+            let Some(job) = shared.queue.job_mut(seq) else {
+                return Ok(false);
+            };
+            job.attempts = job.attempts.saturating_add(1);
+            job.last_error = Some(error.clone());
+            job.clone()
         };
-        job.attempts = job.attempts.saturating_add(1);
-        job.last_error = Some(error.clone());
         let tries = job.attempts;
         let Some(hook) = hook else {
             tracing::warn!(
@@ -467,9 +465,12 @@ impl Worker {
         match next {
             Some(at) => {
                 job.next_attempt_at = at;
-                let job = job.clone();
                 live.session.store.save_job(self.endpoint, seq, &job)?;
-                self.queue.landed(seq);
+                let mut shared = lock(&self.shared);
+                if let Some(queued) = shared.queue.job_mut(seq) {
+                    queued.next_attempt_at = at;
+                }
+                shared.queue.landed(seq);
             }
             None => self.bury(live, seq, &error)?,
         }
@@ -478,7 +479,7 @@ impl Worker {
 
     /// Dead-letters a job that is not sent at all (its webhook or event was dropped), with a log line.
     fn discard(&mut self, live: &Live, seq: u64, reason: &str) -> StoreResult<()> {
-        if let Some(job) = self.queue.job(seq) {
+        if let Some(job) = lock(&self.shared).queue.job(seq) {
             tracing::warn!(
                 session = %self.name,
                 url = %redact(&job.url),
@@ -493,7 +494,7 @@ impl Worker {
     /// The move is a transaction, so it goes through the committer (never on this async
     /// thread, where it would wait behind a flush); `settle` waits for it.
     fn bury(&mut self, live: &Live, seq: u64, reason: &str) -> StoreResult<()> {
-        let Some(mut job) = self.queue.remove(seq) else {
+        let Some(mut job) = lock(&self.shared).queue.remove(seq) else {
             return Ok(());
         };
         job.last_error = Some(reason.to_owned());
@@ -521,59 +522,12 @@ impl Worker {
     }
 }
 
-/// What came of one attempt's task.
-pub enum Attempt {
-    /// The request went out; the receiver's answer (or why there was none), and how long the
-    /// attempt took.
-    Sent(Answer, Duration),
-    /// The job cannot be sent at all: dead-letter it with this reason.
-    Unsendable(&'static str),
-    /// Reading the envelope failed: the worker reloads from the store.
-    Store(crate::store::StoreError),
-}
-
-/// One attempt: the envelope from the log, its signatures, the request; after a 2xx, the job's
-/// removal from the store (here, in parallel with the other attempts, rather than in the worker's
-/// loop, which every answer goes through). Not flushed on its own: a crash after it only means
-/// the event is sent again.
-async fn attempt(
-    store: Weak<crate::store::SessionStore>,
-    (endpoint, seq): ([u8; 8], u64),
-    hook: Arc<Prepared>,
-    transport: Arc<dyn Transport>,
-) -> Attempt {
-    let Some(url) = hook.url.clone() else {
-        return Attempt::Unsendable("the webhook's URL does not parse");
-    };
-    let read = match store.upgrade() {
-        Some(store) => store.event(seq),
-        // The session is gone; its worker stops without looking at this answer.
-        None => return Attempt::Unsendable("the session was deleted"),
-    };
-    let body = match read {
-        Ok(Some(body)) => body,
-        Ok(None) => return Attempt::Unsendable("the event is no longer in the session's log"),
-        Err(e) => return Attempt::Store(e),
-    };
-    let Some(stamp) = Stamp::of(&body) else {
-        return Attempt::Unsendable("the logged event is not a valid envelope");
-    };
-    // The wall clock, not the worker's: receivers check this against theirs (a 5-minute window).
-    let now_s = now_ms() / 1000;
-    let req = Request {
-        url,
-        headers: sign::headers(&hook, &stamp.id, stamp.timestamp, &body, now_s),
-        body: body.to_vec(),
-    };
-    let started = std::time::Instant::now();
-    let answer = transport.send(req).await;
-    let took = started.elapsed();
-    if matches!(answer, Answer::Delivered) {
-        if let Some(Err(e)) = store.upgrade().map(|s| s.remove_job(endpoint, seq)) {
-            return Attempt::Store(e);
-        }
+/// Ends at `at`, or never.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
-    Attempt::Sent(answer, took)
 }
 
 /// Makes the worker's writes durable, off the async threads.

@@ -99,6 +99,10 @@ impl Queue {
     pub fn len(&self) -> usize {
         self.jobs.len()
     }
+    /// How many jobs are in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
     }

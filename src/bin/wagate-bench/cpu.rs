@@ -10,6 +10,8 @@ use crate::servers::{self, Proc};
 pub struct Usage {
     pub gateway: f64,
     pub bench: f64,
+    /// Of this process's children that ended in the window (the ceiling's sender).
+    pub children: f64,
     steal: f64,
     total: f64,
 }
@@ -29,6 +31,7 @@ impl Usage {
         Usage {
             gateway: gw.map_or(0.0, Proc::cpu_secs),
             bench: servers::cpu_secs("self"),
+            children: servers::children_cpu_secs(),
             steal: f.get(7).copied().unwrap_or(0.0),
             total: f.iter().take(8).sum(),
         }
@@ -38,6 +41,7 @@ impl Usage {
         let to = Usage::now(gw);
         self.gateway += to.gateway - from.gateway;
         self.bench += to.bench - from.bench;
+        self.children += to.children - from.children;
         self.steal += to.steal - from.steal;
         self.total += to.total - from.total;
     }

@@ -152,14 +152,16 @@ pub async fn run_post_loop(
 /// The bare sender's body: POSTs the file's bytes in a closed loop, prints the stats as JSON.
 pub async fn post_loop(url: String, body_file: &Path, conns: usize, secs: u64) -> BenchResult<()> {
     let body = axum::body::Bytes::from(std::fs::read(body_file).map_err(|e| e.to_string())?);
+    let headers = headers_beside(body_file)?;
     let c = reqwest::Client::new();
     // Parsed once: the ceiling does only what every request must.
     let url = reqwest::Url::parse(&url).map_err(|e| e.to_string())?;
     let stats = crate::load::closed_loop(conns, Duration::from_secs(secs), move |_, _| {
         let (c, url, body) = (c.clone(), url.clone(), body.clone());
+        let headers = headers.clone();
         async move {
             c.post(url)
-                .header("content-type", "application/json")
+                .headers(headers)
                 .body(body)
                 .send()
                 .await
@@ -172,6 +174,27 @@ pub async fn post_loop(url: String, body_file: &Path, conns: usize, secs: u64) -
         serde_json::to_string(&stats).map_err(|e| e.to_string())?
     );
     Ok(())
+}
+
+/// The headers to send with the body: `name: value` lines in `BODY.headers` when that file
+/// exists (the webhook ceiling sends what the gateway sent, signatures included), else a
+/// `content-type: application/json`.
+fn headers_beside(body_file: &Path) -> BenchResult<reqwest::header::HeaderMap> {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+    let mut map = HeaderMap::new();
+    let Ok(text) = std::fs::read_to_string(body_file.with_extension("headers")) else {
+        map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Ok(map);
+    };
+    for line in text.lines() {
+        let Some((name, value)) = line.split_once(": ") else {
+            continue;
+        };
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+        map.append(name, value);
+    }
+    Ok(map)
 }
 
 async fn wait_ready(url: &str) -> BenchResult<()> {
@@ -221,6 +244,8 @@ pub struct Receiver {
     pub last_at: Arc<Mutex<Option<Instant>>>,
     /// The last body received: the ceiling posts the same bytes.
     pub last_body: Arc<Mutex<Option<axum::body::Bytes>>>,
+    /// The headers of the first request received: the ceiling sends the same ones.
+    pub first_headers: Arc<Mutex<Option<axum::http::HeaderMap>>>,
     pub url: String,
 }
 
@@ -234,37 +259,44 @@ pub async fn start_receiver() -> BenchResult<Receiver> {
         l.local_addr().map_err(|e| e.to_string())?
     );
     let rc = r.clone();
-    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-        let rc = rc.clone();
-        async move {
-            while rc.held.load(Ordering::Acquire) {
-                let opened = rc.gate.notified();
-                if !rc.held.load(Ordering::Acquire) {
-                    break;
+    let app = axum::Router::new().fallback(
+        move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let rc = rc.clone();
+            async move {
+                while rc.held.load(Ordering::Acquire) {
+                    let opened = rc.gate.notified();
+                    if !rc.held.load(Ordering::Acquire) {
+                        break;
+                    }
+                    opened.await;
                 }
-                opened.await;
-            }
-            if rc.down.load(Ordering::Relaxed) {
-                return StatusCode::SERVICE_UNAVAILABLE;
-            }
-            let now = now_ms();
-            // Only the timestamp is needed: find it without parsing the whole envelope.
-            let ts = find_u64(&body, b"\"timestamp\":");
-            if let Some(ts) = ts {
-                if let Ok(mut v) = rc.lat_us.lock() {
-                    v.push(now.saturating_sub(ts) * 1000);
+                if rc.down.load(Ordering::Relaxed) {
+                    return StatusCode::SERVICE_UNAVAILABLE;
                 }
+                let now = now_ms();
+                // Only the timestamp is needed: find it without parsing the whole envelope.
+                let ts = find_u64(&body, b"\"timestamp\":");
+                if let Some(ts) = ts {
+                    if let Ok(mut v) = rc.lat_us.lock() {
+                        v.push(now.saturating_sub(ts) * 1000);
+                    }
+                }
+                rc.received.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut l) = rc.last_at.lock() {
+                    *l = Some(Instant::now());
+                }
+                if let Ok(mut b) = rc.last_body.lock() {
+                    *b = Some(body);
+                }
+                if let Ok(mut h) = rc.first_headers.lock() {
+                    if h.is_none() {
+                        *h = Some(headers);
+                    }
+                }
+                StatusCode::NO_CONTENT
             }
-            rc.received.fetch_add(1, Ordering::Relaxed);
-            if let Ok(mut l) = rc.last_at.lock() {
-                *l = Some(Instant::now());
-            }
-            if let Ok(mut b) = rc.last_body.lock() {
-                *b = Some(body);
-            }
-            StatusCode::NO_CONTENT
-        }
-    });
+        },
+    );
     tokio::spawn(async move {
         let _ = axum::serve(l, app).await;
     });
@@ -290,6 +322,19 @@ impl Receiver {
             .unwrap_or_default();
         v.sort_unstable();
         v
+    }
+    /// The first request's headers as `name: value` lines, without those the client sets
+    /// from the URL and the body (`host`, `content-length`).
+    pub fn first_headers(&self) -> Option<String> {
+        let h = self.first_headers.lock().ok().and_then(|h| h.clone())?;
+        let mut out = String::new();
+        for (name, value) in &h {
+            if name == "host" || name == "content-length" {
+                continue;
+            }
+            out.push_str(&format!("{name}: {}\n", value.to_str().ok()?));
+        }
+        Some(out)
     }
     pub fn last_body(&self) -> Option<axum::body::Bytes> {
         self.last_body.lock().ok().and_then(|b| b.clone())
@@ -330,4 +375,16 @@ pub fn cpu_secs(pid: &str) -> f64 {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds of this process's children that have ended and been waited for (the ceiling's
+/// `post-loop` and `bare-server` once they exit).
+pub fn children_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(13) + ticks(14)) / 100.0
 }

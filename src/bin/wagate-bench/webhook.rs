@@ -49,13 +49,16 @@ pub async fn webhook(plan: Plan) -> BenchResult<(Vec<Row>, f64)> {
     let d = drain(plan, &c, &gw, &ids, &recv, &body_file).await?;
     let rate = d.made as f64 / d.secs;
     eprintln!(
-        "webhook drain: {} events in {:.2} s ({} turns); CPU gateway {:.2} s ({:.0} µs/event), bench (receiver) {:.2} s; CPU steal {:.0} % during the drains, {:.0} % during the ceiling",
+        "webhook drain: {} events in {:.2} s ({} turns); CPU gateway {:.2} s ({:.0} µs/event), bench (receiver) {:.2} s ({:.0} µs/event; {:.0} µs/request during the ceiling); the ceiling's sender {:.0} µs/request; CPU steal {:.0} % during the drains, {:.0} % during the ceiling",
         d.made,
         d.secs,
         d.turns,
         d.gateway_use.gateway,
         d.gateway_use.gateway * 1e6 / d.made.max(1) as f64,
         d.gateway_use.bench,
+        d.gateway_use.bench * 1e6 / d.made.max(1) as f64,
+        d.ceiling_use.bench * 1e6 / (d.ceiling.ok.max(1) as f64),
+        d.ceiling_use.children * 1e6 / (d.ceiling.ok.max(1) as f64),
         d.gateway_use.steal_pct(),
         d.ceiling_use.steal_pct()
     );
@@ -148,8 +151,10 @@ async fn drain(
         made += n;
         let start = Instant::now();
         let from = Usage::now(Some(gw));
+        perf_ctl("enable");
         recv.release();
         delivered &= recv.wait_count(before + n, 300).await;
+        perf_ctl("disable");
         fig_use.add_since(Some(gw), from);
         drain_secs += recv
             .last_at()
@@ -158,6 +163,14 @@ async fn drain(
         if turn == 0 {
             let body = recv.last_body().ok_or("the receiver got no event")?;
             std::fs::write(body_file, &body).map_err(|e| e.to_string())?;
+            // The same headers as the gateway's requests (signatures included), so that the
+            // ceiling's requests cost the receiver what the figure's do.
+            // `WAGATE_BENCH_PLAIN_CEILING=1`: only a content type, as before 2026-12-01.
+            if std::env::var("WAGATE_BENCH_PLAIN_CEILING").map_or(true, |v| v != "1") {
+                let headers = recv.first_headers().ok_or("the receiver got no headers")?;
+                std::fs::write(body_file.with_extension("headers"), headers)
+                    .map_err(|e| e.to_string())?;
+            }
         }
         let from = Usage::now(None);
         ceil.merge(servers::run_post_loop(&recv.url, body_file, CONCURRENCY, 2).await?);
@@ -172,6 +185,18 @@ async fn drain(
         ceiling_use: ceil_use,
         ceiling: ceil,
     })
+}
+
+/// `WAGATE_BENCH_PERF_CTL=FIFO`: writes `enable` / `disable` to a `perf record --control
+/// fifo:FIFO -D -1` so that a profile of the gateway covers the drains alone.
+fn perf_ctl(cmd: &str) {
+    if let Some(fifo) = std::env::var_os("WAGATE_BENCH_PERF_CTL") {
+        use std::io::Write;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .open(fifo)
+            .and_then(|mut f| writeln!(f, "{cmd}"));
+    }
 }
 
 /// The figure (drain rate against the ceiling, with the paced run's latencies), the ceiling, the

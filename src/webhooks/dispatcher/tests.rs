@@ -1,5 +1,6 @@
 //! The worker driven under paused time with a scripted transport: schedules, order, limits.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -12,7 +13,7 @@ use crate::sessions::config::SessionConfig;
 use crate::sessions::endpoint_id;
 use crate::sessions::Storage;
 use crate::store::{split_delivery_key, DeliveryJob, EventRecord, Faults, JobState, Work};
-use crate::webhooks::client::AnswerFuture;
+use crate::webhooks::client::{AnswerFuture, Request};
 use tokio::task::JoinHandle;
 
 const URL: &str = "http://127.0.0.1:9/hook";
