@@ -6,117 +6,25 @@
 
 mod common;
 
-use common::cluster::{nats, node, Place};
+use common::cluster::{call, log_events as events, nats, node, subjects, Place};
+use common::local_network::role_in;
 use common::local_network::{A, B, C};
+use common::process::Wagate;
 use common::recorder::{Mode, Recorder};
 use common::wait_for;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-mod cluster_common {
-    use super::*;
-    use common::cluster::fetch;
-    use common::process::Wagate;
-
-    /// One call through `on`: status and JSON body (`Null` when not JSON).
-    pub async fn call(
-        on: &Wagate,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let (status, _, text) = fetch(&on.base, method, path, body, &[]).await;
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// Session `name` acting as `me`, created through `on`, its webhook to `hook` (every event).
-    pub async fn session(on: &Wagate, name: &str, me: &str, hook: &str) {
-        let body = json!({"name": name, "config": {"local": {"me": {"id": me}},
-            "webhooks": [{"url": hook, "events": ["group.v2.join", "group.v2.leave",
-                "group.v2.participants", "group.v2.update", "group.join", "group.leave"]}]}});
-        let (status, answer) = call(on, Method::POST, "/api/sessions", Some(body)).await;
-        assert_eq!(status, 201, "{answer}");
-    }
-
-    /// Event names and payloads of `session`'s log (through `on`), oldest first, without
-    /// `session.status`.
-    pub async fn events(on: &Wagate, session: &str) -> Vec<(String, Value)> {
-        let (status, body) = call(
-            on,
-            Method::GET,
-            &format!("/api/{session}/events?limit=1000"),
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-        body.as_array()
-            .expect("a list")
-            .iter()
-            .map(|e| {
-                let env = &e["envelope"];
-                (
-                    env["event"].as_str().unwrap_or_default().to_owned(),
-                    env["payload"].clone(),
-                )
-            })
-            .filter(|(n, _)| n != "session.status")
-            .collect()
-    }
-
-    /// `session`'s copy of group `gid` through `on`: status and body.
-    pub async fn group(on: &Wagate, session: &str, gid: &str) -> (u16, Value) {
-        call(
-            on,
-            Method::GET,
-            &format!("/api/{session}/groups/{gid}"),
-            None,
-        )
-        .await
-    }
-
-    pub fn role_in(info: &Value, who: &str) -> Option<String> {
-        info["participants"]
-            .as_array()?
-            .iter()
-            .find(|p| p["id"] == who)
-            .map(|p| p["role"].as_str().unwrap_or_default().to_owned())
-    }
-
-    /// Waits until `session`'s copy (through `on`) satisfies `cond`.
-    pub async fn until_copy(
-        on: &Wagate,
-        session: &str,
-        gid: &str,
-        what: &str,
-        cond: impl Fn(u16, &Value) -> bool,
-    ) {
-        wait_for(20, what, || async {
-            let (s, v) = group(on, session, gid).await;
-            cond(s, &v)
-        })
-        .await;
-    }
-
-    /// Waits until `session`'s log (through `on`) holds `n` events named `name`.
-    pub async fn until_events(on: &Wagate, session: &str, name: &str, n: usize) {
-        wait_for(20, &format!("{n} {name} events of {session}"), || async {
-            events(on, session)
-                .await
-                .iter()
-                .filter(|(e, _)| e == name)
-                .count()
-                >= n
-        })
-        .await;
-    }
+/// One NATS, three nodes n1, n2, n3 on it, and a webhook recorder for each node's session.
+struct Three {
+    nats: common::cluster::Nats,
+    _root: tempfile::TempDir,
+    places: Vec<Place>,
+    nodes: Vec<Wagate>,
+    hooks: [Recorder; 3],
 }
 
-use cluster_common::*;
-
-/// The local network's scenario (issue 5's Done-when) with a, b and c on three nodes, every
-/// request sent to a node that is not the session's own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_made_on_one_node_reaches_members_on_the_others_with_events_and_webhooks() {
+async fn three() -> Three {
     let nats = nats().await;
     let root = tempfile::tempdir().expect("temp dir");
     let hooks = [
@@ -132,6 +40,74 @@ async fn a_group_made_on_one_node_reaches_members_on_the_others_with_events_and_
     for p in &places {
         nodes.push(node(&nats, p).await);
     }
+    Three {
+        nats,
+        _root: root,
+        places,
+        nodes,
+        hooks,
+    }
+}
+
+/// Session `name` acting as `me`, created through `on`, its webhook to `hook` (every event).
+pub async fn session(on: &Wagate, name: &str, me: &str, hook: &str) {
+    let body = json!({"name": name, "config": {"local": {"me": {"id": me}},
+        "webhooks": [{"url": hook, "events": ["group.v2.join", "group.v2.leave",
+            "group.v2.participants", "group.v2.update", "group.join", "group.leave"]}]}});
+    let (status, answer) = call(on, Method::POST, "/api/sessions", Some(body)).await;
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// `session`'s copy of group `gid` through `on`: status and body.
+pub async fn group(on: &Wagate, session: &str, gid: &str) -> (u16, Value) {
+    call(
+        on,
+        Method::GET,
+        &format!("/api/{session}/groups/{gid}"),
+        None,
+    )
+    .await
+}
+
+/// Waits until `session`'s copy (through `on`) satisfies `cond`.
+pub async fn until_copy(
+    on: &Wagate,
+    session: &str,
+    gid: &str,
+    what: &str,
+    cond: impl Fn(u16, &Value) -> bool,
+) {
+    wait_for(20, what, || async {
+        let (s, v) = group(on, session, gid).await;
+        cond(s, &v)
+    })
+    .await;
+}
+
+/// Waits until `session`'s log (through `on`) holds `n` events named `name`.
+pub async fn until_events(on: &Wagate, session: &str, name: &str, n: usize) {
+    wait_for(20, &format!("{n} {name} events of {session}"), || async {
+        events(on, session)
+            .await
+            .iter()
+            .filter(|(e, _)| e == name)
+            .count()
+            >= n
+    })
+    .await;
+}
+
+/// The local network's scenario (issue 5's Done-when) with a, b and c on three nodes, every
+/// request sent to a node that is not the session's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_made_on_one_node_reaches_members_on_the_others_with_events_and_webhooks() {
+    let Three {
+        nats: _nats,
+        _root,
+        places: _places,
+        nodes,
+        hooks,
+    } = three().await;
     let (n1, n2, n3) = (&nodes[0], &nodes[1], &nodes[2]);
     session(n1, "a", A, &hooks[0].url).await;
     session(n2, "b", B, &hooks[1].url).await;
@@ -267,7 +243,7 @@ async fn a_group_made_on_one_node_reaches_members_on_the_others_with_events_and_
 }
 
 /// Three sessions on three nodes in one group, b and c admins too; the group's id.
-async fn shared_group(nodes: &[common::process::Wagate], hooks: &[Recorder]) -> String {
+async fn shared_group(nodes: &[Wagate], hooks: &[Recorder]) -> String {
     session(&nodes[0], "a", A, &hooks[0].url).await;
     session(&nodes[1], "b", B, &hooks[1].url).await;
     session(&nodes[2], "c", C, &hooks[2].url).await;
@@ -288,33 +264,15 @@ async fn shared_group(nodes: &[common::process::Wagate], hooks: &[Recorder]) -> 
     gid
 }
 
-/// The subjects of `session`'s `group.v2.update` events, in its log's order.
-async fn subjects(on: &common::process::Wagate, session: &str) -> Vec<String> {
-    events(on, session)
-        .await
-        .into_iter()
-        .filter(|(n, _)| n == "group.v2.update")
-        .filter_map(|(_, p)| p["group"]["subject"].as_str().map(str::to_owned))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_changes_from_three_nodes_end_identical_everywhere_in_one_order() {
-    let nats = nats().await;
-    let root = tempfile::tempdir().expect("temp dir");
-    let hooks = [
-        Recorder::start(Mode::Accept).await,
-        Recorder::start(Mode::Accept).await,
-        Recorder::start(Mode::Accept).await,
-    ];
-    let places: Vec<Place> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|id| Place::new(root.path(), id))
-        .collect();
-    let mut nodes = Vec::new();
-    for p in &places {
-        nodes.push(node(&nats, p).await);
-    }
+    let Three {
+        nats: _nats,
+        _root,
+        places: _places,
+        nodes,
+        hooks,
+    } = three().await;
     let gid = shared_group(&nodes, &hooks).await;
 
     // Each session renames the group 15 times through its own node, all at once.
@@ -375,21 +333,13 @@ async fn concurrent_changes_from_three_nodes_end_identical_everywhere_in_one_ord
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_burst_is_unavailable_then_applies_what_it_missed_in_order() {
-    let nats = nats().await;
-    let root = tempfile::tempdir().expect("temp dir");
-    let hooks = [
-        Recorder::start(Mode::Accept).await,
-        Recorder::start(Mode::Accept).await,
-        Recorder::start(Mode::Accept).await,
-    ];
-    let places: Vec<Place> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|id| Place::new(root.path(), id))
-        .collect();
-    let mut nodes = Vec::new();
-    for p in &places {
-        nodes.push(node(&nats, p).await);
-    }
+    let Three {
+        nats,
+        _root,
+        places,
+        mut nodes,
+        hooks,
+    } = three().await;
     let gid = shared_group(&nodes, &hooks).await;
     let path = format!("/api/a/groups/{gid}/subject");
     const BURST: usize = 40;
@@ -449,21 +399,13 @@ fn delivered_subjects(hook: &Recorder, session: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_acting_node_killed_mid_burst_loses_no_acknowledged_change() {
-    let nats = nats().await;
-    let root = tempfile::tempdir().expect("temp dir");
-    let hooks = [
-        Recorder::start(Mode::Accept).await,
-        Recorder::start(Mode::Accept).await,
-        Recorder::start(Mode::Accept).await,
-    ];
-    let places: Vec<Place> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|id| Place::new(root.path(), id))
-        .collect();
-    let mut nodes = Vec::new();
-    for p in &places {
-        nodes.push(node(&nats, p).await);
-    }
+    let Three {
+        nats,
+        _root,
+        places,
+        mut nodes,
+        hooks,
+    } = three().await;
     let gid = shared_group(&nodes, &hooks).await;
 
     // a renames through its own node from 8 connections while that node is killed.

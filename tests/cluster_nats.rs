@@ -5,17 +5,12 @@
 
 mod common;
 
-use common::cluster::{fetch, nats, nats_cluster, node, node_on, Place};
+use common::cluster::{call, nats, nats_cluster, node, node_on, subjects, Place};
 use common::local_network::{A, B};
 use common::process::Wagate;
 use common::wait_for;
 use reqwest::Method;
-use serde_json::{json, Value};
-
-async fn call(on: &Wagate, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let (status, _, text) = fetch(&on.base, method, path, body, &[]).await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
+use serde_json::json;
 
 /// Sessions a (account A) on `n1` and b (account B) on `n2`, and a group of a with b; its id.
 async fn pair(n1: &Wagate, n2: &Wagate) -> String {
@@ -28,25 +23,6 @@ async fn pair(n1: &Wagate, n2: &Wagate) -> String {
     let (s, g) = call(n1, Method::POST, "/api/a/groups", Some(body)).await;
     assert_eq!(s, 201, "{g}");
     g["id"].as_str().expect("id").to_owned()
-}
-
-/// The subjects of `session`'s `group.v2.update` events, in its log's order.
-async fn subjects(on: &Wagate, session: &str) -> Vec<String> {
-    let (s, body) = call(
-        on,
-        Method::GET,
-        &format!("/api/{session}/events?limit=1000"),
-        None,
-    )
-    .await;
-    assert_eq!(s, 200, "{body}");
-    body.as_array()
-        .expect("a list")
-        .iter()
-        .map(|e| &e["envelope"])
-        .filter(|e| e["event"] == "group.v2.update")
-        .filter_map(|e| e["payload"]["group"]["subject"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// Renames the group `n` times through `on` as a, starting `mid` (in its own task) before

@@ -168,16 +168,7 @@ pub async fn node_on(urls: &str, env: &[(&str, &str)], place: &Place) -> Wagate 
     cmd.env_remove("WAGATE_ADVERTISE_URL");
     let child = cmd.spawn().expect("wagate starts");
     let base = format!("http://{listen}");
-    let ping = format!("{base}/ping");
-    super::wait_for(20, "a node to answer /ping", || {
-        let ping = ping.clone();
-        async move {
-            reqwest::get(&ping)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await;
+    super::process::answering(&base).await;
     Wagate { child, base, log }
 }
 
@@ -202,4 +193,42 @@ pub async fn fetch(
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     (status, headers, resp.text().await.expect("body"))
+}
+
+/// One call through `on`: status and JSON body (`Null` when not JSON).
+pub async fn call(
+    on: &Wagate,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let (status, _, text) = fetch(&on.base, method, path, body, &[]).await;
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// Event names and payloads of `session`'s log (asked through `on`), oldest first, without
+/// `session.status`.
+pub async fn log_events(on: &Wagate, session: &str) -> Vec<(String, serde_json::Value)> {
+    let path = format!("/api/{session}/events?limit=1000");
+    let (status, body) = call(on, reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let list = body.as_array().cloned().unwrap_or_default();
+    list.iter()
+        .map(|e| {
+            let env = &e["envelope"];
+            let name = env["event"].as_str().unwrap_or_default().to_owned();
+            (name, env["payload"].clone())
+        })
+        .filter(|(n, _)| n != "session.status")
+        .collect()
+}
+
+/// The subjects of `session`'s `group.v2.update` events, in its log's order.
+pub async fn subjects(on: &Wagate, session: &str) -> Vec<String> {
+    log_events(on, session)
+        .await
+        .into_iter()
+        .filter(|(n, _)| n == "group.v2.update")
+        .filter_map(|(_, p)| p["group"]["subject"].as_str().map(str::to_owned))
+        .collect()
 }

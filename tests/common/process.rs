@@ -59,8 +59,14 @@ pub async fn start(data: &Path, env: &[(&str, &str)]) -> Wagate {
     let (mut cmd, port, log) = command(data, env);
     let child = cmd.spawn().expect("wagate starts");
     let base = format!("http://127.0.0.1:{port}");
+    answering(&base).await;
+    Wagate { child, base, log }
+}
+
+/// Waits until the gateway at `base` answers `/ping` (20 s at most).
+pub async fn answering(base: &str) {
     let ping = format!("{base}/ping");
-    super::wait_for(15, "wagate to answer /ping", || {
+    super::wait_for(20, "wagate to answer /ping", || {
         let ping = ping.clone();
         async move {
             reqwest::get(&ping)
@@ -69,7 +75,6 @@ pub async fn start(data: &Path, env: &[(&str, &str)]) -> Wagate {
         }
     })
     .await;
-    Wagate { child, base, log }
 }
 
 impl Wagate {
