@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, context::PublishErrorKind, stream};
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::{self, consumer, stream};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,8 +19,8 @@ pub const STREAM: &str = "WAGATE_GROUPS";
 const SUBJECTS: &str = "wagate.group.*";
 /// How long an append or a read waits for the NATS system to answer again (a server restarts,
 /// a NATS cluster elects a new leader) before the change is answered 503.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(15);
-pub(crate) const RETRY_EVERY: Duration = Duration::from_millis(250);
+const PATIENCE: Duration = Duration::from_secs(15);
+const RETRY_EVERY: Duration = Duration::from_millis(250);
 /// How long an entry handed to a node's consumer waits for its acknowledgement before it is
 /// handed out again (after the node's crash, or an apply that takes longer: a second copy is
 /// skipped, as applied).
@@ -109,27 +110,22 @@ impl GroupLog {
         expected: u64,
     ) -> Result<u64, LogError> {
         let id = format!("{:032x}", rand::random::<u128>());
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let publish = jetstream::context::Publish::build()
-                .payload(payload.clone().into())
-                .message_id(&id)
-                .expected_last_subject_sequence(expected);
-            let tried = match self.js.send_publish(subject(group), publish).await {
-                Ok(ack) => ack.await,
-                Err(e) => Err(e),
-            };
-            match tried {
-                Ok(ack) => return Ok(ack.sequence),
-                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                    return Err(LogError::Conflict)
-                }
-                Err(e) if tokio::time::Instant::now() >= deadline => return Err(nats("append", e)),
-                Err(e) => {
-                    tracing::debug!(error = %e, "cluster: an append is sent again");
-                    tokio::time::sleep(RETRY_EVERY).await;
-                }
-            }
+        let sent = patiently(
+            "append",
+            |e: &PublishError| e.kind() != PublishErrorKind::WrongLastSequence,
+            || async {
+                let publish = jetstream::context::Publish::build()
+                    .payload(payload.clone().into())
+                    .message_id(&id)
+                    .expected_last_subject_sequence(expected);
+                self.js.send_publish(subject(group), publish).await?.await
+            },
+        )
+        .await;
+        match sent {
+            Ok(ack) => Ok(ack.sequence),
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Err(LogError::Conflict),
+            Err(e) => Err(nats("append", e)),
         }
     }
 
@@ -148,16 +144,8 @@ impl GroupLog {
     /// One read of `STREAM.MSG.GET`, tried again while the NATS system does not answer, up to
     /// `PATIENCE`.
     async fn get(&self, request: serde_json::Value) -> Result<Option<Read>, LogError> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            match self.get_once(&request).await {
-                Err(LogError::Nats(e)) if tokio::time::Instant::now() < deadline => {
-                    tracing::debug!(error = %e, "cluster: a read of the group log is tried again");
-                    tokio::time::sleep(RETRY_EVERY).await;
-                }
-                done => return done,
-            }
-        }
+        let unanswered = |e: &LogError| matches!(e, LogError::Nats(_));
+        patiently("log read", unanswered, || self.get_once(&request)).await
     }
 
     async fn get_once(&self, request: &serde_json::Value) -> Result<Option<Read>, LogError> {
@@ -202,6 +190,31 @@ impl GroupLog {
             .get_or_create_consumer(&name, config)
             .await
             .map_err(|e| nats("consumer", e))
+    }
+}
+
+/// Runs `op` again every `RETRY_EVERY` while it fails with an error `retry` accepts (the NATS
+/// system does not answer: a server restarting, a NATS cluster electing a leader), for up to
+/// `PATIENCE`; then answers its last error. Every wait of cluster mode for NATS goes through here.
+pub(crate) async fn patiently<T, E, F, Fut>(
+    what: &str,
+    retry: impl Fn(&E) -> bool,
+    mut op: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match op().await {
+            Err(e) if retry(&e) && tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "cluster: a NATS {what} is tried again");
+                tokio::time::sleep(RETRY_EVERY).await;
+            }
+            done => return done,
+        }
     }
 }
 

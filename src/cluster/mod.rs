@@ -75,26 +75,15 @@ fn nats_down(what: &str, e: impl std::fmt::Display) -> ApiError {
     ))
 }
 
-/// Runs a read of the buckets, again every `log::RETRY_EVERY` while the NATS system does not
-/// answer (a server restarting, a NATS cluster electing a leader), for up to `log::PATIENCE`;
+/// A read of the buckets, waiting out a NATS system that does not answer (`log::patiently`);
 /// then 503 `unavailable`.
-async fn patiently<T, E, F, Fut>(what: &str, mut read: F) -> ApiResult<T>
+async fn patiently<T, E, F, Fut>(what: &str, read: F) -> ApiResult<T>
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    let deadline = tokio::time::Instant::now() + log::PATIENCE;
-    loop {
-        match read().await {
-            Ok(v) => return Ok(v),
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                tracing::debug!(error = %e, "cluster: a {what} read is tried again");
-                tokio::time::sleep(log::RETRY_EVERY).await;
-            }
-            Err(e) => return Err(nats_down(what, e)),
-        }
-    }
+    (log::patiently(what, |_| true, read).await).map_err(|e| nats_down(what, e))
 }
 
 /// The key of an account in `wagate_accounts`: KV keys allow no `@`.

@@ -294,12 +294,9 @@ impl GroupService {
     /// cluster mode) from the log of the group `wagate_invites` names.
     pub async fn by_invite_anywhere(&self, code: &InviteCode) -> ApiResult<Group> {
         let local = self.by_invite(code);
-        let Some(logged) = self.logged() else {
+        let (Err(_), Some(logged)) = (&local, self.logged()) else {
             return local;
         };
-        if local.is_ok() {
-            return local;
-        }
         let gid = (logged.cluster.invite(code.as_str()).await)
             .map_err(|e| log_down(LogError::Nats(e)))?;
         let Some(gid) = gid else {
