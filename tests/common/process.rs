@@ -86,18 +86,9 @@ impl Wagate {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (u16, String) {
-        let mut req = reqwest::Client::new().request(method, format!("{}{path}", self.base));
-        for (n, v) in headers {
-            req = req.header(*n, *v);
-        }
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
-        }
-        let resp = req.send().await.expect("wagate answers");
-        let status = resp.status().as_u16();
-        (status, resp.text().await.expect("body"))
+        let (status, _, text) =
+            super::cluster::fetch(&self.base, method, path, body, headers).await;
+        (status, text)
     }
 
     /// The log so far.
