@@ -295,7 +295,7 @@ fn write_inline_picture(gw: &Gateway, name: &str, gid: &str, pic: &[u8], mimetyp
         write,
         fanout: None,
     };
-    let commit = Commit::new(work, &[], 0).expect("commit");
+    let commit = Commit::new(work, &[]);
     session(gw, name)
         .store
         .commit_many(&[commit])

@@ -208,7 +208,7 @@ impl DeliveryAt {
         let remember = reply.remember.take();
         let applied = self
             .session
-            .commit_answered(work, Vec::new(), 0, remember)
+            .commit_answered(work, Vec::new(), remember)
             .await?;
         if applied.skipped {
             return Err(self.not_found());

@@ -250,7 +250,7 @@ impl GroupService {
         };
         let endpoints = self.registry().endpoints(&rec);
         acting
-            .commit_answered(work, endpoints, made.now, made.remember.take())
+            .commit_answered(work, endpoints, made.remember.take())
             .await?;
         // Committed and durable: from here on the answer is a success, whatever the members do.
         self.registry().notify(&acting.name);

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use super::service::GroupService;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{GroupId, SessionName};
-use crate::sessions::{now_ms, Session};
+use crate::sessions::Session;
 use crate::store::{GroupWrite, StoreError, Work};
 
 /// How long a change waits for an earlier change's shares before answering 503.
@@ -130,7 +130,7 @@ impl GroupService {
                     fanout: None,
                 },
             };
-            let done = s.commit(work, self.registry().endpoints(&rec), now_ms());
+            let done = s.commit(work, self.registry().endpoints(&rec));
             pending.push((s, done));
         }
         let mut first_error = None;

@@ -191,7 +191,7 @@ impl GroupService {
         let endpoints = self.registry().endpoints(&session.record());
         let remember = reply.remember.take();
         // Refused before it was queued (a full queue): nothing was built on it.
-        let answer = match session.commit_on(work, endpoints, now, remember, before.version) {
+        let answer = match session.commit_on(work, endpoints, remember, before.version) {
             Ok(answer) => answer,
             Err(e) => return Tried::Answered(Err(e.into())),
         };

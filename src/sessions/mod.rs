@@ -216,7 +216,7 @@ impl Registry {
 
     /// Keeps an answer in the gateway's own store (durably, in the committer's round).
     pub async fn remember(&self, remember: Remember) -> Result<(), StoreError> {
-        let commit = Commit::new(Work::Flush, &[], 0)?.remembering(Some(remember));
+        let commit = Commit::new(Work::Flush, &[]).remembering(Some(remember));
         self.committer
             .submit(&self.gateway, commit, false)
             .await
@@ -353,12 +353,7 @@ impl Registry {
         let endpoints = self.endpoints(&rec);
         let mut reply = render(&rec);
         session
-            .commit_answered(
-                Work::record(&rec, evs)?,
-                endpoints,
-                now,
-                reply.remember.take(),
-            )
+            .commit_answered(Work::record(&rec, evs)?, endpoints, reply.remember.take())
             .await?;
         session.set_record(rec);
         self.notify(&session.name);
@@ -471,7 +466,7 @@ impl Registry {
         let mut reply = render(&rec);
         let work = Work::record(&rec, Vec::new())?;
         session
-            .commit_answered(work, endpoints, rec.activity, reply.remember.take())
+            .commit_answered(work, endpoints, reply.remember.take())
             .await?;
         session.set_record(rec);
         let mut inner = self.write();

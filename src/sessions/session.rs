@@ -103,7 +103,7 @@ impl Session {
 
     /// Makes every write made before this call durable.
     pub async fn durable(self: &Arc<Self>) -> Result<(), StoreError> {
-        self.commit(Work::Flush, Vec::new(), 0).await.map(|_| ())
+        self.commit(Work::Flush, Vec::new()).await.map(|_| ())
     }
 
     /// Commits `work` in this session's store and answers once it is durable, with the
@@ -115,9 +115,8 @@ impl Session {
         &self,
         work: Work,
         endpoints: Vec<EndpointFilter>,
-        now_ms: u64,
     ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
-        self.queue(work, endpoints, now_ms, false, None)
+        self.queue(work, endpoints, false, None)
     }
 
     /// As `commit`, for a change a client asked for: refused at once with
@@ -126,9 +125,8 @@ impl Session {
         &self,
         work: Work,
         endpoints: Vec<EndpointFilter>,
-        now_ms: u64,
     ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
-        self.queue(work, endpoints, now_ms, true, None)
+        self.queue(work, endpoints, true, None)
     }
 
     /// As `commit_new`, keeping `remember` (an idempotent request's answer) in the same
@@ -137,10 +135,9 @@ impl Session {
         &self,
         work: Work,
         endpoints: Vec<EndpointFilter>,
-        now_ms: u64,
         remember: Option<Remember>,
     ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
-        self.queue(work, endpoints, now_ms, true, remember)
+        self.queue(work, endpoints, true, remember)
     }
 
     /// As `commit_answered`, for a pipelined group change: written only onto version `base` of
@@ -150,21 +147,20 @@ impl Session {
         &self,
         work: Work,
         endpoints: Vec<EndpointFilter>,
-        now_ms: u64,
         remember: Option<Remember>,
         base: u64,
     ) -> Result<
         impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static,
         StoreError,
     > {
-        let commit = Commit::new(work, &endpoints, now_ms)?;
+        let commit = Commit::new(work, &endpoints);
         let commit = commit.remembering(remember).based_on(Some(base));
         self.committer.send(&self.store, commit, true)
     }
 
     /// Keeps an answer to a request that changed nothing (durably, in the committer's round).
     pub async fn remember(&self, remember: Remember) -> Result<(), StoreError> {
-        self.queue(Work::Flush, Vec::new(), 0, false, Some(remember))
+        self.queue(Work::Flush, Vec::new(), false, Some(remember))
             .await
             .map(|_| ())
     }
@@ -173,14 +169,10 @@ impl Session {
         &self,
         work: Work,
         endpoints: Vec<EndpointFilter>,
-        now_ms: u64,
         fresh: bool,
         remember: Option<Remember>,
     ) -> impl std::future::Future<Output = Result<Applied, StoreError>> + Send + 'static {
-        let queued = Commit::new(work, &endpoints, now_ms).map(|commit| {
-            self.committer
-                .submit(&self.store, commit.remembering(remember), fresh)
-        });
-        async move { queued?.await }
+        let commit = Commit::new(work, &endpoints).remembering(remember);
+        self.committer.submit(&self.store, commit, fresh)
     }
 }

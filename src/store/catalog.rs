@@ -45,7 +45,7 @@ pub const CREATES_PREFIX: &[u8] = &[1];
 
 impl Summary {
     /// Reads the summary of an open database (that nothing writes meanwhile).
-    pub(super) fn of(t: &Trees, group_count: u64) -> StoreResult<Self> {
+    pub(super) fn of(t: &Trees, group_count: u64, durable: u64) -> StoreResult<Self> {
         let corrupt = |detail: String| StoreError::Corrupt {
             tree: "meta",
             detail,
@@ -78,7 +78,10 @@ impl Summary {
             groups,
             invites,
             creates,
-            pending: tally(t, JobState::Pending)?,
+            pending: super::jobs::pending_tally(t, durable)?
+                .into_iter()
+                .map(Tally::of)
+                .collect(),
             dead: tally(t, JobState::Dead)?,
             group_count: stored_count.map_or(group_count, |v| super::u64_of(&v)),
         })
@@ -104,12 +107,18 @@ impl Summary {
 fn tally(t: &Trees, state: JobState) -> StoreResult<Vec<Tally>> {
     Ok(super::jobs::tally(t, state)?
         .into_iter()
-        .map(|j| Tally {
+        .map(Tally::of)
+        .collect())
+}
+
+impl Tally {
+    fn of(j: JobTally) -> Self {
+        Self {
             endpoint: u64::from_be_bytes(j.endpoint),
             count: j.count,
             oldest_seq: j.oldest_seq,
-        })
-        .collect())
+        }
+    }
 }
 
 /// The catalog's database.

@@ -27,6 +27,10 @@ pub struct DeliveryJob {
     /// Unix ms; 0 = now.
     pub next_attempt_at: u64,
     pub last_error: Option<String>,
+    /// The event's envelope, when it was read with the job (an event beyond the cursor): the
+    /// attempt need not read it again. Never stored.
+    #[serde(skip)]
+    pub body: Option<sled::IVec>,
 }
 
 impl DeliveryJob {
@@ -98,14 +102,16 @@ impl SessionStore {
                 .map(|t| t.endpoint)
                 .collect());
         }
-        let mut out = Vec::new();
+        let mut out: Vec<[u8; 8]> = self.known_endpoints()?.iter().map(|k| k.id).collect();
         let mut from = [0u8; 16];
         loop {
             let next = self.scan(TreeId::Deliveries, from.to_vec().., 1)?;
             let Some((ep, _)) = next.first().and_then(|(k, _)| split_delivery_key(k)) else {
                 break;
             };
-            out.push(ep);
+            if !out.contains(&ep) {
+                out.push(ep);
+            }
             match u64::from_be_bytes(ep).checked_add(1) {
                 Some(n) => from = delivery_key(n.to_be_bytes(), 0),
                 None => break,
@@ -114,8 +120,29 @@ impl SessionStore {
         Ok(out)
     }
 
-    /// The delivery log: jobs in `state` of durable events, in key order, as (key, job).
+    /// The delivery log: jobs in `state` of durable events, in key order, as (key, job). Pending
+    /// ones are those with a record and the events beyond each endpoint's cursor that it takes.
     pub fn jobs(&self, state: JobState, limit: usize) -> StoreResult<Vec<([u8; 16], DeliveryJob)>> {
+        let mut out = self.job_records(state, limit)?;
+        if state == JobState::Pending {
+            for known in self.known_endpoints()? {
+                for (seq, job) in self.beyond_cursor(&known, limit)? {
+                    out.push((delivery_key(known.id, seq), job));
+                }
+            }
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            out.dedup_by(|later, first| later.0 == first.0);
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+
+    /// The jobs in `state` that have a record, in key order.
+    fn job_records(
+        &self,
+        state: JobState,
+        limit: usize,
+    ) -> StoreResult<Vec<([u8; 16], DeliveryJob)>> {
         drop(self.trees()?); // opened first: a store's counters are read when it opens
         let durable = self.durable_seq();
         let mut out = Vec::new();
@@ -170,13 +197,34 @@ impl SessionStore {
     /// number and URL. For the metrics: keys are counted as they are on disk, so during a failed
     /// round not yet taken back the figures may include that round's jobs.
     pub(super) fn job_tally_open(&self, state: JobState) -> StoreResult<Vec<JobTally>> {
-        tally(&*self.trees()?, state)
+        let t = self.trees()?;
+        match state {
+            JobState::Pending => pending_tally(&t, self.durable_seq()),
+            JobState::Dead => tally(&t, state),
+        }
     }
 
     /// How many dead deliveries were put back to pending (durably) since the store was opened.
     pub fn requeues(&self) -> u64 {
         self.requeues.load(std::sync::atomic::Ordering::SeqCst)
     }
+}
+
+/// Per endpoint with pending jobs, in key order: how many (with a record, and beyond the cursor),
+/// and the oldest's sequence number.
+pub(super) fn pending_tally(t: &super::trees::Trees, durable: u64) -> StoreResult<Vec<JobTally>> {
+    let mut out = tally(t, JobState::Pending)?;
+    for beyond in super::cursor::beyond_tally(t, durable)? {
+        match out.iter_mut().find(|t| t.endpoint == beyond.endpoint) {
+            Some(t) => {
+                t.count += beyond.count;
+                t.oldest_seq = t.oldest_seq.min(beyond.oldest_seq);
+            }
+            None => out.push(beyond),
+        }
+    }
+    out.sort_by_key(|t| t.endpoint);
+    Ok(out)
 }
 
 /// Per endpoint with jobs in `state`, in key order: how many, and the oldest's sequence number.

@@ -260,7 +260,7 @@ impl SessionStore {
         let summary =
             t.db.flush()
                 .map_err(StoreError::from)
-                .and_then(|_| Summary::of(&t, self.group_count() as u64));
+                .and_then(|_| Summary::of(&t, self.group_count() as u64, self.durable_seq()));
         let summary = match summary {
             Ok(s) => s,
             Err(e) => {

@@ -12,6 +12,7 @@ use sled::IVec;
 
 mod catalog;
 mod commit;
+mod cursor;
 mod fault;
 mod jobs;
 mod lazy;
@@ -23,6 +24,7 @@ mod write;
 
 pub use catalog::{Catalog, Summary, CREATES_PREFIX};
 pub use commit::Committer;
+pub use cursor::{decode_event, fresh_job, EndpointRecord, KnownEndpoint, LoggedEvent};
 pub use fault::{FaultKind, Faults};
 pub use jobs::{DeliveryJob, JobState, JobTally};
 pub use lazy::OpenStores;
@@ -128,6 +130,8 @@ pub struct SessionStore {
     next_seq: Mutex<u64>,
     /// Every event up to this sequence number is durable: the only ones listed or delivered.
     durable: AtomicU64,
+    /// The last event logged when this process first opened the store (see `adopt_endpoint`).
+    opened_seq: AtomicU64,
     /// The number of the last round written; only the committer thread moves it.
     round: AtomicU64,
     /// Groups held, as of the last durable round.
@@ -215,6 +219,7 @@ impl SessionStore {
             version_cache: Mutex::new(HashMap::new()),
             next_seq: Mutex::new(1),
             durable: AtomicU64::new(0),
+            opened_seq: AtomicU64::new(0),
             round: AtomicU64::new(0),
             group_count: AtomicU64::new(0),
             requeues: AtomicU64::new(0),
@@ -228,6 +233,7 @@ impl SessionStore {
             *n = c.next_seq;
         }
         self.durable.store(c.next_seq - 1, Ordering::Release);
+        self.opened_seq.store(c.next_seq - 1, Ordering::Release);
         self.round.store(c.round, Ordering::Release);
         self.group_count.store(c.groups, Ordering::Release);
     }
@@ -320,9 +326,8 @@ impl SessionStore {
         record: &impl Serialize,
         events: &[EventRecord],
         endpoints: &[EndpointFilter],
-        now_ms: u64,
     ) -> StoreResult<Vec<u64>> {
-        let item = Commit::new(Work::record(record, events.to_vec())?, endpoints, now_ms)?;
+        let item = Commit::new(Work::record(record, events.to_vec())?, endpoints);
         Ok(self
             .commit_many(std::slice::from_ref(&item))?
             .pop()
@@ -382,13 +387,22 @@ impl SessionStore {
             if seq > durable {
                 break;
             }
-            out.push((seq, v));
+            out.push((seq, decode_event(v)?.body));
         }
         Ok(out)
     }
 
+    /// The envelope of event `seq`, as sent.
     pub fn event(&self, seq: u64) -> StoreResult<Option<IVec>> {
-        Ok(self.trees()?.tree(TreeId::Events).get(seq.to_be_bytes())?)
+        match self.trees()?.tree(TreeId::Events).get(seq.to_be_bytes())? {
+            Some(v) => Ok(Some(decode_event(v)?.body)),
+            None => Ok(None),
+        }
+    }
+
+    /// The last event logged when this process first opened the store.
+    pub fn opened_seq(&self) -> u64 {
+        self.opened_seq.load(Ordering::Acquire)
     }
 
     /// The sequence number of the last event written (durable or not yet).
@@ -401,21 +415,31 @@ impl SessionStore {
         self.durable.load(Ordering::Acquire)
     }
 
-    /// Removes events older than `cutoff_seq` (exclusive) that no pending or dead delivery needs.
+    /// Removes events older than `cutoff_seq` (exclusive) that no pending or dead delivery needs
+    /// (neither a job record nor an endpoint's cursor behind them).
     pub fn prune_events_before(&self, cutoff_seq: u64) -> StoreResult<usize> {
         let t = self.trees()?;
+        let known = self.known_endpoints()?;
         let Some(needed) = self.needed_events(&t)? else {
             return Ok(0); // jobs kept moving: next time
         };
+        let beyond = |seq: u64, v: IVec| -> StoreResult<bool> {
+            let mut waiting = known
+                .iter()
+                .filter(|k| seq > k.cursor && seq <= k.record.until.unwrap_or(u64::MAX))
+                .peekable();
+            if waiting.peek().is_none() {
+                return Ok(false);
+            }
+            let name = decode_event(v)?.name;
+            Ok(waiting.any(|k| k.record.wants(&name)))
+        };
         let mut batch = sled::Batch::default();
         let mut n = 0;
-        for r in t
-            .tree(TreeId::Events)
-            .range(..cutoff_seq.to_be_bytes())
-            .keys()
-        {
-            let k = r?;
-            if !needed.contains(&seq_of(&k, "events")?) {
+        for r in t.tree(TreeId::Events).range(..cutoff_seq.to_be_bytes()) {
+            let (k, v) = r?;
+            let seq = seq_of(&k, "events")?;
+            if !needed.contains(&seq) && !beyond(seq, v)? {
                 batch.remove(k);
                 n += 1;
             }
@@ -463,7 +487,7 @@ impl SessionStore {
         for r in t.tree(TreeId::Events).range(..=bound.to_be_bytes()) {
             let (k, v) = r?;
             let seq = seq_of(&k, "events")?;
-            let at = serde_json::from_slice::<Stamp>(&v)
+            let at = serde_json::from_slice::<Stamp>(&decode_event(v)?.body)
                 .map(|s| s.timestamp)
                 .unwrap_or(u64::MAX);
             if at >= cutoff_ms {

@@ -31,7 +31,7 @@ fn write_with(version: u64, subject: &str, picture: Option<PictureWrite>) -> Com
         url: "http://127.0.0.1:9/h".into(),
         events: None,
     };
-    Commit::new(work, &[hook], 1).expect("commit")
+    Commit::new(work, &[hook])
 }
 
 fn subject(store: &SessionStore) -> String {
@@ -64,10 +64,7 @@ fn a_change_built_on_a_version_the_store_does_not_hold_is_stale_and_writes_nothi
     assert!(applied[2].skipped && applied[2].seqs.is_empty(), "no event");
     assert!(subject(&store).contains("three"));
     assert_eq!(
-        store
-            .pending_jobs([1; 8], 0, u64::MAX, 10)
-            .expect("jobs")
-            .len(),
+        store.jobs(JobState::Pending, 10).expect("jobs").len(),
         3,
         "no job for the stale change"
     );
@@ -92,10 +89,7 @@ fn a_write_at_or_below_the_stored_version_is_skipped_within_a_round_across_round
         [Vec::<u64>::new()]
     );
     assert_eq!(
-        store
-            .pending_jobs([1; 8], 0, u64::MAX, 10)
-            .expect("jobs")
-            .len(),
+        store.jobs(JobState::Pending, 10).expect("jobs").len(),
         2,
         "jobs only for the applied changes"
     );
@@ -137,7 +131,7 @@ fn several_groups_of_one_change_are_written_together_each_skipped_with_its_event
         fanout: None,
     };
     let applied = store
-        .commit_many(&[Commit::new(work, &[hook], 1).expect("commit")])
+        .commit_many(&[Commit::new(work, &[hook])])
         .expect("round");
     assert_eq!(seqs(applied), [vec![2]], "only g2's event is logged");
     assert!(store.group("g2@g.us").expect("read").is_some());
@@ -146,9 +140,7 @@ fn several_groups_of_one_change_are_written_together_each_skipped_with_its_event
         writes: vec![group_write("g1@g.us", 1), group_write("g2@g.us", 1)],
         fanout: None,
     };
-    let applied = store
-        .commit_many(&[Commit::new(work, &[], 1).expect("commit")])
-        .expect("round");
+    let applied = store.commit_many(&[Commit::new(work, &[])]).expect("round");
     assert!(applied[0].skipped, "every write was stale");
 }
 
@@ -236,10 +228,7 @@ fn reads_see_the_state_before_a_failed_round_through_the_overlay() {
     assert!(subject(&store).contains("one"));
     assert_eq!(store.groups().expect("groups").len(), 1);
     assert_eq!(
-        store
-            .pending_jobs([1; 8], 0, u64::MAX, 10)
-            .expect("jobs")
-            .len(),
+        store.jobs(JobState::Pending, 10).expect("jobs").len(),
         1,
         "the failed round's job is not pending"
     );
@@ -311,8 +300,7 @@ fn sequence_numbers_are_never_given_out_twice_even_after_pruning_emptied_the_log
     store
         .commit_many(&[write(1, "one"), write(2, "two")])
         .expect("round");
-    store.remove_job([1; 8], 1).expect("delivered");
-    store.remove_job([1; 8], 2).expect("delivered");
+    store.set_cursor([1; 8], 2).expect("delivered");
     assert_eq!(store.prune_events_before(u64::MAX).expect("prune"), 2);
     store.flush().expect("flush");
     drop(store);
@@ -329,7 +317,7 @@ fn pruning_keeps_every_event_while_a_job_move_is_in_progress() {
     let dir = tempfile::tempdir().expect("dir");
     let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
     store.commit_many(&[write(1, "one")]).expect("round");
-    store.remove_job([1; 8], 1).expect("delivered");
+    store.set_cursor([1; 8], 1).expect("delivered");
     // As the committer does around a transaction that moves jobs between pending and dead.
     store
         .moves

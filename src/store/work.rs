@@ -80,10 +80,12 @@ pub enum Work {
         writes: Vec<GroupWrite>,
         fanout: Option<(u64, Vec<u8>)>,
     },
-    /// A new session record (serialised) and the events it caused.
+    /// A new session record (serialised) and the events it caused; `gone`: the webhook
+    /// endpoints its config no longer has (see `EndpointRecord::until`).
     Record {
         bytes: Vec<u8>,
         events: Vec<EventRecord>,
+        gone: Vec<[u8; 8]>,
     },
     /// A dead delivery back to pending with `job` (skipped when it is not dead any more).
     Requeue { key: [u8; 16], job: Vec<u8> },
@@ -100,7 +102,19 @@ impl Work {
             tree: "meta",
             detail: e.to_string(),
         })?;
-        Ok(Work::Record { bytes, events })
+        Ok(Work::Record {
+            bytes,
+            events,
+            gone: Vec::new(),
+        })
+    }
+
+    /// The same session record, recording that these endpoints left its config.
+    pub fn dropping(mut self, dropped: Vec<[u8; 8]>) -> Self {
+        if let Work::Record { gone, .. } = &mut self {
+            *gone = dropped;
+        }
+        self
     }
 
     /// A dead delivery to send again, with `job` as it should be pending.
@@ -130,16 +144,14 @@ impl Work {
     }
 }
 
-/// The serialised delivery jobs of one event, by endpoint.
-type EventJobs = Vec<([u8; 8], Vec<u8>)>;
-
-/// A change with its delivery jobs, serialised by whoever builds it (an API task) so that the
-/// committer's thread, where every store's writes queue, only reads and inserts.
+/// A change for the committer, built by whoever makes it (an API task).
 #[derive(Debug, Clone)]
 pub struct Commit {
     pub work: Work,
-    /// Per event of `work`, the serialised job of each endpoint that takes it.
-    pub(super) jobs: Vec<EventJobs>,
+    /// The session's webhook endpoints when the change was made: one without a cursor gets one
+    /// just before the change's events (it takes them and every later one); a session record
+    /// (`Work::Record`) also writes their settings.
+    pub(super) endpoints: Vec<EndpointFilter>,
     /// The answer to keep with the change (an idempotent request's), in the same transaction.
     pub(super) remember: Option<Remember>,
     /// For a `Work::Group` decided against the group as an earlier change still in the queue
@@ -156,29 +168,13 @@ pub struct Remember {
 }
 
 impl Commit {
-    pub fn new(work: Work, endpoints: &[EndpointFilter], now_ms: u64) -> StoreResult<Self> {
-        let mut jobs = Vec::with_capacity(work.events().len());
-        for e in work.events() {
-            let mut per_ep = Vec::new();
-            for ep in endpoints.iter().filter(|ep| ep.wants(&e.name)) {
-                let job = DeliveryJob {
-                    event: e.name.clone(),
-                    group: e.group.clone(),
-                    url: ep.url.clone(),
-                    attempts: 0,
-                    next_attempt_at: now_ms,
-                    last_error: None,
-                };
-                per_ep.push((ep.id, job.to_bytes()?));
-            }
-            jobs.push(per_ep);
-        }
-        Ok(Self {
+    pub fn new(work: Work, endpoints: &[EndpointFilter]) -> Self {
+        Self {
             work,
-            jobs,
+            endpoints: endpoints.to_vec(),
             remember: None,
             base: None,
-        })
+        }
     }
 
     /// The same change, keeping `remember` with it (in its transaction) when there is one.

@@ -11,13 +11,12 @@ use sled::transaction::{
 };
 use sled::{IVec, Transactional};
 
+use super::cursor::{cursor_key, encode_event, endpoint_key, EndpointRecord};
 use super::fault::Undo;
 use super::trees::{TreeId, Trees};
-use super::work::{Applied, Commit, GroupWrite, PictureWrite, Work};
-use super::{
-    delivery_key, SessionStore, StoreError, StoreResult, GROUP_COUNT_KEY, NEXT_SEQ_KEY, ROUND_KEY,
-};
+use super::work::{Applied, Commit, EndpointFilter, GroupWrite, PictureWrite, Work};
 use super::{u64_of, SESSION_KEY};
+use super::{SessionStore, StoreError, StoreResult, GROUP_COUNT_KEY, NEXT_SEQ_KEY, ROUND_KEY};
 
 /// A round whose transaction failed in sled, with what it may have overwritten.
 #[derive(Debug)]
@@ -59,6 +58,10 @@ struct Tx<'a> {
 type TxResult<T> = ConflictableTransactionResult<T, ()>;
 
 impl Tx<'_> {
+    fn get(&self, id: TreeId, key: &[u8]) -> TxResult<Option<IVec>> {
+        Ok(self.t[id as usize].get(key)?)
+    }
+
     fn insert(&mut self, id: TreeId, key: &[u8], value: &[u8]) -> TxResult<Option<IVec>> {
         let old = self.t[id as usize].insert(key, value)?;
         self.undo.push((id, IVec::from(key), old.clone()));
@@ -283,8 +286,9 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
     let mut live = Vec::new();
     match &item.work {
         Work::Flush => return Ok(Applied::default()),
-        Work::Record { bytes, .. } => {
+        Work::Record { bytes, gone, .. } => {
             tx.insert(TreeId::Meta, SESSION_KEY, bytes)?;
+            settle_endpoints(tx, st.seq - 1, &item.endpoints, Some(gone))?;
         }
         Work::Group { write, fanout } => {
             if item
@@ -326,16 +330,16 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
             tx.insert(TreeId::Dead, key, job)?;
         }
     }
-    let mut seqs = Vec::with_capacity(item.jobs.len());
     let events = item.work.events();
-    for (i, (e, per_ep)) in events.iter().zip(&item.jobs).enumerate() {
+    let mut seqs = Vec::with_capacity(events.len());
+    if !events.is_empty() && !matches!(item.work, Work::Record { .. }) {
+        settle_endpoints(tx, st.seq - 1, &item.endpoints, None)?;
+    }
+    for (i, e) in events.iter().enumerate() {
         if !live.get(i).copied().unwrap_or(true) {
             continue;
         }
-        tx.insert(TreeId::Events, &st.seq.to_be_bytes(), e.body.as_bytes())?;
-        for (ep, bytes) in per_ep {
-            tx.insert(TreeId::Deliveries, &delivery_key(*ep, st.seq), bytes)?;
-        }
+        tx.insert(TreeId::Events, &st.seq.to_be_bytes(), &encode_event(e))?;
         seqs.push(st.seq);
         st.seq += 1;
     }
@@ -344,6 +348,49 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
         skipped: false,
         stale: false,
     })
+}
+
+/// Gives each endpoint without a cursor one at `last` (the event before the change's: it takes
+/// them and every later one), so that the dispatcher finds them beyond it. From a session record
+/// (`gone` is then known): writes the endpoints' settings, gives one that comes back a new
+/// cursor, and marks those that left with the last event for them.
+fn settle_endpoints(
+    tx: &mut Tx<'_>,
+    last: u64,
+    endpoints: &[EndpointFilter],
+    gone: Option<&[[u8; 8]]>,
+) -> TxResult<()> {
+    for ep in endpoints {
+        let key = endpoint_key(ep.id);
+        let held = tx.get(TreeId::Meta, &key)?;
+        let held = held.and_then(|v| EndpointRecord::from_bytes(&v).ok());
+        let fresh = EndpointRecord::of(ep);
+        match held {
+            Some(h) if h.until.is_none() => {
+                if gone.is_some() && h != fresh {
+                    tx.insert(TreeId::Meta, &key, &fresh.to_bytes())?;
+                }
+            }
+            _ => {
+                tx.insert(TreeId::Meta, &cursor_key(ep.id), &last.to_be_bytes())?;
+                tx.insert(TreeId::Meta, &key, &fresh.to_bytes())?;
+            }
+        }
+    }
+    for id in gone.unwrap_or_default() {
+        let key = endpoint_key(*id);
+        let Some(held) = tx.get(TreeId::Meta, &key)? else {
+            continue;
+        };
+        let Ok(mut held) = EndpointRecord::from_bytes(&held) else {
+            continue;
+        };
+        if held.until.is_none() {
+            held.until = Some(last);
+            tx.insert(TreeId::Meta, &key, &held.to_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 /// The version of group `gid` the store holds at this point of the round.

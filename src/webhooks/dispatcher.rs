@@ -15,6 +15,7 @@ use crate::ids::SessionName;
 use crate::sessions::{now_ms, Registry, Session, SessionRecord};
 use crate::store::{Applied, StoreResult, Work};
 
+mod load;
 mod owner;
 mod slot;
 #[cfg(test)]
@@ -104,8 +105,14 @@ pub struct Worker {
     /// The jobs (and the slots' task ids and the attempt metrics), shared with the slots,
     /// which take the next ready job themselves after a delivery.
     shared: Arc<Mutex<Shared>>,
-    /// The highest sequence number read from the store so far.
+    /// Every job record and event up to this sequence number has been read from the store.
     loaded_upto: u64,
+    /// The endpoint's record and cursor in the store, once it has them.
+    known: Option<crate::store::KnownEndpoint>,
+    /// Every event up to here that the endpoint takes was delivered or has a job record.
+    cursor: u64,
+    /// The cursor as last saved.
+    saved: u64,
     /// The store's durable sequence number when it was last read to the end: no new job can
     /// be there while it has not moved (jobs come with commits; requeues are counted apart).
     read_at_durable: u64,
@@ -142,6 +149,9 @@ impl Worker {
             wake,
             shared: Arc::default(),
             loaded_upto: 0,
+            known: None,
+            cursor: 0,
+            saved: 0,
             read_at_durable: u64::MAX,
             requeues_seen: u64::MAX,
             more_to_load: false,
@@ -177,6 +187,7 @@ impl Worker {
                     // The aborted slots may still hold the old one for a moment.
                     self.shared = Arc::default();
                     self.loaded_upto = 0;
+                    self.known = None;
                     self.read_at_durable = u64::MAX;
                     self.requeues_seen = u64::MAX;
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -201,12 +212,14 @@ impl Worker {
         let hook = if full {
             None
         } else {
+            let hook = self.current_hook(&live);
             self.load(&live)?;
-            self.current_hook(&live)
+            hook
         };
         match &hook {
             None if full => {}
             None => {
+                let stored = self.gone(&live)?;
                 // Beyond the in-memory window there may be more: read on until none is left.
                 loop {
                     let idle = lock(&self.shared).queue.idle_seqs();
@@ -221,6 +234,9 @@ impl Worker {
                 }
                 if lock(&self.shared).queue.is_empty() && self.in_flight.is_empty() {
                     self.settle(&live, wrote).await?;
+                    if let Some(record) = stored {
+                        live.session.store.forget_endpoint(self.endpoint, &record)?;
+                    }
                     return Ok(Step::Stop);
                 }
             }
@@ -241,6 +257,7 @@ impl Worker {
                 }
             },
         }
+        self.advance(&live)?;
         self.settle(&live, wrote).await?;
         // Hold nothing strong while waiting (see `registry`).
         drop(live);
@@ -254,6 +271,7 @@ impl Worker {
                 while let Some(done) = self.in_flight.try_join_next_with_id() {
                     wrote |= self.land(&live, done)?;
                 }
+                self.advance(&live)?;
                 self.settle(&live, wrote).await?;
             }
             _ = self.wake.notified() => {}
@@ -290,42 +308,6 @@ impl Worker {
             .map(|(_, w)| Arc::new(Prepared::new(w)));
         self.hook_cache = Some((rec, hook.clone()));
         hook
-    }
-
-    /// Reads jobs committed since the last look, and (after a retry from the dead letters)
-    /// those behind it.
-    fn load(&mut self, live: &Live) -> StoreResult<()> {
-        let store = &live.session.store;
-        let requeues = store.requeues();
-        if requeues != self.requeues_seen {
-            self.requeues_seen = requeues;
-            let jobs = store.pending_jobs(self.endpoint, 0, self.loaded_upto, usize::MAX)?;
-            let mut shared = lock(&self.shared);
-            for (seq, job) in jobs {
-                shared.queue.insert(seq, job);
-            }
-        }
-        // A nearly full queue is topped up in chunks, not one job per answer.
-        let room = MAX_QUEUED.saturating_sub(lock(&self.shared).queue.len());
-        let durable = store.durable_seq();
-        self.more_to_load = false;
-        if room >= MIN_LOAD && durable != self.read_at_durable {
-            let from = self.loaded_upto.saturating_add(1);
-            let want = room.min(LOAD_CHUNK);
-            let jobs = store.pending_jobs(self.endpoint, from, u64::MAX, want)?;
-            // Read to the end (fewer than asked for): nothing new until the next commit. (For a
-            // store this read opened, `durable` was not yet known: it moves, and we read again.)
-            if jobs.len() < want {
-                self.read_at_durable = durable;
-            }
-            self.more_to_load = jobs.len() == want && want < room;
-            let mut shared = lock(&self.shared);
-            for (seq, job) in jobs {
-                self.loaded_upto = seq;
-                shared.queue.insert(seq, job);
-            }
-        }
-        Ok(())
     }
 
     /// Starts one attempt, or dead-letters the job when its webhook no longer takes its event
@@ -407,8 +389,10 @@ impl Worker {
         };
         let (error, retry_after) = match answer {
             Answer::Delivered => {
-                // The attempt's task removed the job from the store (see `attempt`).
-                lock(&self.shared).queue.remove(seq);
+                // The attempt's task removed its record from the store, if it had one (see `attempt`).
+                let mut shared = lock(&self.shared);
+                shared.queue.remove(seq);
+                shared.virtuals.remove(&seq);
                 return Ok(false);
             }
             Answer::Failed { error, retry_after } => (error, retry_after),
@@ -467,6 +451,8 @@ impl Worker {
                 job.next_attempt_at = at;
                 live.session.store.save_job(self.endpoint, seq, &job)?;
                 let mut shared = lock(&self.shared);
+                // It has a record of its own now: the cursor may pass it.
+                shared.virtuals.remove(&seq);
                 if let Some(queued) = shared.queue.job_mut(seq) {
                     queued.next_attempt_at = at;
                 }
@@ -494,7 +480,12 @@ impl Worker {
     /// The move is a transaction, so it goes through the committer (never on this async
     /// thread, where it would wait behind a flush); `settle` waits for it.
     fn bury(&mut self, live: &Live, seq: u64, reason: &str) -> StoreResult<()> {
-        let Some(mut job) = lock(&self.shared).queue.remove(seq) else {
+        let removed = {
+            let mut shared = lock(&self.shared);
+            shared.virtuals.remove(&seq);
+            shared.queue.remove(seq)
+        };
+        let Some(mut job) = removed else {
             return Ok(());
         };
         job.last_error = Some(reason.to_owned());
@@ -502,7 +493,7 @@ impl Worker {
         let key = crate::store::delivery_key(self.endpoint, seq);
         let work = Work::bury(key, &job)?;
         self.burials
-            .push(Box::pin(live.session.commit(work, Vec::new(), 0)));
+            .push(Box::pin(live.session.commit(work, Vec::new())));
         Ok(())
     }
 

@@ -216,6 +216,7 @@ mod tests {
             attempts,
             next_attempt_at,
             last_error: None,
+            body: None,
         }
     }
 

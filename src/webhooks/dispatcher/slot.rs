@@ -25,6 +25,9 @@ pub struct Shared {
     pub queue: Queue,
     /// Task id → the sequence number it is sending, to find the job of a slot that panicked.
     pub tasks: HashMap<tokio::task::Id, u64>,
+    /// Queued jobs of events beyond the endpoint's cursor that have no record in the store:
+    /// until they are delivered (or get a record) the cursor stays before the first of them.
+    pub virtuals: std::collections::BTreeSet<u64>,
     /// The attempt metrics of the job URL last counted.
     metrics: Option<(String, AttemptMetrics)>,
 }
@@ -86,7 +89,13 @@ impl Slot {
         let mut seq = first;
         loop {
             let (hook, transport) = (self.hook.clone(), self.transport.clone());
-            let outcome = attempt(self.store.clone(), (self.endpoint, seq), hook, transport).await;
+            let (record, body) = {
+                let shared = lock(&self.shared);
+                let body = shared.queue.job(seq).and_then(|j| j.body.clone());
+                (!shared.virtuals.contains(&seq), body)
+            };
+            let job = (self.endpoint, seq, record, body);
+            let outcome = attempt(self.store.clone(), job, hook, transport).await;
             let next = match &outcome {
                 Attempt::Sent(Answer::Delivered, took) => self.next(seq, *took),
                 _ => None,
@@ -109,6 +118,7 @@ impl Slot {
         let mut shared = lock(&self.shared);
         shared.count(&self.name, seq, Outcome::Ok, took);
         shared.queue.remove(seq);
+        shared.virtuals.remove(&seq);
         if shared.queue.len() + 1 == super::LOW_WATER {
             self.wake.notify_one();
         }
@@ -181,13 +191,14 @@ pub enum Attempt {
     Store(crate::store::StoreError),
 }
 
-/// One attempt: the envelope from the log, its signatures, the request; after a 2xx, the job's
-/// removal from the store (here, in parallel with the other attempts, rather than in the worker's
-/// loop, which every answer goes through). Not flushed on its own: a crash after it only means
-/// the event is sent again.
+/// One attempt: the envelope from the log, its signatures, the request; after a 2xx, the removal
+/// of the job's record from the store when it has one (`record`; here, in parallel with the other
+/// attempts, rather than in the worker's loop, which every answer goes through). Not flushed on
+/// its own: a crash after it only means the event is sent again. A job without a record (an
+/// event beyond the cursor, at its first attempt) writes nothing: the worker moves the cursor.
 pub async fn attempt(
     store: Weak<crate::store::SessionStore>,
-    (endpoint, seq): ([u8; 8], u64),
+    (endpoint, seq, record, body): ([u8; 8], u64, bool, Option<sled::IVec>),
     hook: Arc<Prepared>,
     transport: Arc<dyn Transport>,
 ) -> Attempt {
@@ -195,6 +206,7 @@ pub async fn attempt(
         return Attempt::Unsendable("the webhook's URL does not parse");
     };
     let read = match store.upgrade() {
+        Some(_) if body.is_some() => Ok(body),
         Some(store) => store.event(seq),
         // The session is gone; its worker stops without looking at this answer.
         None => return Attempt::Unsendable("the session was deleted"),
@@ -217,7 +229,7 @@ pub async fn attempt(
     let started = std::time::Instant::now();
     let answer = transport.send(req).await;
     let took = started.elapsed();
-    if matches!(answer, Answer::Delivered) {
+    if record && matches!(answer, Answer::Delivered) {
         if let Some(Err(e)) = store.upgrade().map(|s| s.remove_job(endpoint, seq)) {
             return Attempt::Store(e);
         }

@@ -185,7 +185,7 @@ impl Setup {
             .collect();
         self.session
             .store
-            .commit_record(&rec, &evs, &self.registry.endpoints(&rec), now_ms())
+            .commit_record(&rec, &evs, &self.registry.endpoints(&rec))
             .expect("commit");
     }
 
@@ -461,17 +461,16 @@ async fn old_events_are_pruned_unless_a_pending_or_dead_delivery_needs_them() {
                 ev("group.v2.leave", "evt_recent", now),
             ],
             &registry.endpoints(&rec),
-            now_ms(),
         )
         .expect("commit");
     let dead_key = crate::store::delivery_key(endpoint_id(URL), seqs[2]);
-    let job = session
-        .store
-        .job(JobState::Pending, &dead_key)
-        .expect("read")
+    let pending = session.store.jobs(JobState::Pending, 100).expect("read");
+    let (_, job) = pending
+        .into_iter()
+        .find(|(k, _)| *k == dead_key)
         .expect("job");
     session
-        .commit(Work::bury(dead_key, &job).expect("work"), Vec::new(), 0)
+        .commit(Work::bury(dead_key, &job).expect("work"), Vec::new())
         .await
         .expect("to dead");
     let before = session.store.events_after(0, 100).expect("events").len();
