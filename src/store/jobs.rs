@@ -130,7 +130,7 @@ impl SessionStore {
                     out.push((delivery_key(known.id, seq), job));
                 }
             }
-            out.sort_by(|a, b| a.0.cmp(&b.0));
+            out.sort_by_key(|(key, _)| *key);
             out.dedup_by(|later, first| later.0 == first.0);
             out.truncate(limit);
         }

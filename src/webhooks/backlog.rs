@@ -98,12 +98,16 @@ fn rows(
     Ok(rows)
 }
 
-/// The label of an endpoint no longer configured: the URL its oldest job was made for.
+/// The label of an endpoint no longer configured: the URL its oldest job was made for, or the
+/// one its cursor's record keeps.
 fn removed_label(store: &SessionStore, state: JobState, tally: &JobTally) -> StoreResult<String> {
     let key = crate::store::delivery_key(tally.endpoint, tally.oldest_seq);
+    if let Some(job) = store.job(state, &key)? {
+        return Ok(redact(&job.url));
+    }
     Ok(store
-        .job(state, &key)?
-        .map_or_else(|| "unknown".to_owned(), |job| redact(&job.url)))
+        .known_endpoint(tally.endpoint)?
+        .map_or_else(|| "unknown".to_owned(), |k| redact(&k.record.url)))
 }
 
 /// When the event `seq` was made (unix ms), from its envelope.

@@ -450,9 +450,10 @@ impl Worker {
             Some(at) => {
                 job.next_attempt_at = at;
                 live.session.store.save_job(self.endpoint, seq, &job)?;
+                // It and the jobs of its group that wait behind it have records of their own
+                // now: the cursor may pass them.
+                self.hold_group(live, seq)?;
                 let mut shared = lock(&self.shared);
-                // It has a record of its own now: the cursor may pass it.
-                shared.virtuals.remove(&seq);
                 if let Some(queued) = shared.queue.job_mut(seq) {
                     queued.next_attempt_at = at;
                 }

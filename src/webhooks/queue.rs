@@ -127,6 +127,26 @@ impl Queue {
         self.relist(&group);
     }
 
+    /// The jobs of the same group as `seq` (itself included), oldest first.
+    pub fn group_seqs(&self, seq: u64) -> Vec<u64> {
+        let Some(e) = self.jobs.get(&seq) else {
+            return Vec::new();
+        };
+        self.groups
+            .get(&e.job.group)
+            .map(|g| g.seqs.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether a job of this group waits for a retry.
+    pub fn group_retrying(&self, group: &Option<String>) -> bool {
+        self.groups.get(group).is_some_and(|g| {
+            g.seqs
+                .iter()
+                .any(|s| self.jobs.get(s).is_some_and(|e| e.job.attempts > 0))
+        })
+    }
+
     /// The jobs not in flight, oldest first.
     pub fn idle_seqs(&self) -> Vec<u64> {
         self.jobs

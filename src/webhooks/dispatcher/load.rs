@@ -7,7 +7,7 @@ use super::{Live, Worker, LOAD_CHUNK, MAX_QUEUED, MIN_LOAD};
 use crate::store::{fresh_job, EndpointRecord, SessionStore, StoreResult};
 
 /// Events delivered beyond the saved cursor before it is saved again (it is also saved whenever
-/// the worker has nothing left to send).
+/// no event beyond it is left to send).
 const SAVE_EVERY: u64 = 512;
 
 impl Worker {
@@ -76,12 +76,23 @@ impl Worker {
         self.take_records(records);
         if let Some(k) = &self.known {
             let record = self.wanted(&k.record);
+            let mut held = Vec::new();
             let mut shared = lock(&self.shared);
             for (seq, e) in events {
                 if record.wants(&e.name) && !shared.queue.contains(seq) {
-                    shared.queue.insert(seq, fresh_job(&record, e));
-                    shared.virtuals.insert(seq);
+                    let job = fresh_job(&record, e);
+                    // Behind a retry: a record of its own, so that the cursor need not wait.
+                    if shared.queue.group_retrying(&job.group) {
+                        held.push((seq, job.clone()));
+                    } else {
+                        shared.virtuals.insert(seq);
+                    }
+                    shared.queue.insert(seq, job);
                 }
+            }
+            drop(shared);
+            for (seq, job) in held {
+                store.save_job(self.endpoint, seq, &job)?;
             }
         }
         self.loaded_upto = self.loaded_upto.max(upto);
@@ -139,19 +150,38 @@ impl Worker {
         Ok(Some(stored.record))
     }
 
+    /// After `seq` failed (it has a record now): the jobs of its group that wait behind it and
+    /// have none get one too, so that the cursor moves on while the group waits for the retry.
+    pub(super) fn hold_group(&mut self, live: &Live, seq: u64) -> StoreResult<()> {
+        let held: Vec<_> = {
+            let mut shared = lock(&self.shared);
+            shared.virtuals.remove(&seq);
+            let group = shared.queue.group_seqs(seq);
+            let held: Vec<u64> = group
+                .into_iter()
+                .filter(|s| shared.virtuals.remove(s))
+                .collect();
+            held.into_iter()
+                .filter_map(|s| shared.queue.job(s).map(|j| (s, j.clone())))
+                .collect()
+        };
+        for (s, job) in held {
+            live.session.store.save_job(self.endpoint, s, &job)?;
+        }
+        Ok(())
+    }
+
     /// Moves the cursor past every event beyond it that is delivered (or has a record of its
     /// own now), and saves it every `SAVE_EVERY` events and whenever nothing is left to send.
     pub(super) fn advance(&mut self, live: &Live) -> StoreResult<()> {
         if self.known.is_none() {
             return Ok(());
         }
-        let (first_open, idle) = {
-            let shared = lock(&self.shared);
-            (shared.virtuals.first().copied(), shared.queue.is_empty())
-        };
+        let first_open = lock(&self.shared).virtuals.first().copied();
         let reached = first_open.map_or(self.loaded_upto, |s| s.saturating_sub(1));
         self.cursor = self.cursor.max(reached);
-        if self.cursor > self.saved && (idle || self.cursor >= self.saved + SAVE_EVERY) {
+        let caught_up = first_open.is_none();
+        if self.cursor > self.saved && (caught_up || self.cursor >= self.saved + SAVE_EVERY) {
             live.session.store.set_cursor(self.endpoint, self.cursor)?;
             self.saved = self.cursor;
         }

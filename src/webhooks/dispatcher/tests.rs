@@ -16,6 +16,8 @@ use crate::store::{split_delivery_key, DeliveryJob, EventRecord, Faults, JobStat
 use crate::webhooks::client::{AnswerFuture, Request};
 use tokio::task::JoinHandle;
 
+mod cursor;
+
 const URL: &str = "http://127.0.0.1:9/hook";
 
 type Script = Box<dyn Fn(&str, usize) -> Answer + Send + Sync>;
