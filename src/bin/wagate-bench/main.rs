@@ -14,6 +14,7 @@ mod cluster;
 mod cpu;
 mod idempotent;
 mod load;
+mod mixed;
 mod overload;
 mod read;
 mod report;
@@ -44,8 +45,9 @@ struct Plan {
     groups_per_session: usize,
     backlog: u64,
     paced_rate: u64,
-    /// Events kept in one session's log by `retained`.
+    /// Events kept by `retained`, over the logs of `retained_sessions` busy sessions.
     retained: u64,
+    retained_sessions: usize,
 }
 
 const FULL: Plan = Plan {
@@ -55,7 +57,8 @@ const FULL: Plan = Plan {
     groups_per_session: 10,
     backlog: 100_000,
     paced_rate: 1000,
-    retained: 1_000_000,
+    retained: 500_000,
+    retained_sessions: 20,
 };
 const SMOKE: Plan = Plan {
     secs: 1,
@@ -65,6 +68,7 @@ const SMOKE: Plan = Plan {
     backlog: 2_000,
     paced_rate: 200,
     retained: 10_000,
+    retained_sessions: 4,
 };
 
 async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {

@@ -38,6 +38,9 @@ struct Args {
     /// How long to wait for every delivery to finish after the traffic stops.
     #[arg(long, default_value_t = 300)]
     drain_seconds: u64,
+    /// Keep the data dir and log even when the soak passes (to inspect the stores afterwards).
+    #[arg(long)]
+    keep: bool,
 }
 
 #[tokio::main]
@@ -95,7 +98,7 @@ async fn run(args: Args) -> Result<bool, String> {
         memory,
         log,
     });
-    if ok {
+    if ok && !args.keep {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
         println!("soak: data and log kept in {}", dir.display());
