@@ -2,6 +2,7 @@
 //! dropped and opened again when a storage fault has left the database refusing writes.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use sled::Tree;
 
@@ -70,12 +71,7 @@ impl Trees {
     /// committer flushes after each round, and a thousand sessions must not cost a thousand threads.
     pub fn open(path: &Path) -> StoreResult<Self> {
         std::fs::create_dir_all(path)?;
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(1024 * 1024)
-            .segment_size(64 * 1024)
-            .flush_every_ms(None)
-            .open()?;
+        let db = open_db(path)?;
         let mut trees = Vec::with_capacity(TreeId::ALL.len());
         for id in TreeId::ALL {
             trees.push(db.open_tree(id.name())?);
@@ -89,5 +85,86 @@ impl Trees {
 
     pub fn tree(&self, id: TreeId) -> &Tree {
         &self.all[id as usize]
+    }
+}
+
+/// How long an open waits for the file lock of a database this process has just dropped.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the sled database at `path`. sled's exclusive file lock outlives a dropped database
+/// for a moment (its background writes still hold the file), so a store closed by the closer
+/// and opened again at once can find it taken: that open waits for it, a few ms at a time, up
+/// to `LOCK_WAIT`. Another process holding the database still fails, after that wait.
+fn open_db(path: &Path) -> StoreResult<sled::Db> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(1024 * 1024)
+            .segment_size(64 * 1024)
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Err(e) if is_locked(&e) && started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e.into()),
+            Ok(db) => {
+                if started.elapsed() > pause {
+                    tracing::debug!(path = %path.display(), waited_ms = started.elapsed().as_millis() as u64,
+                        "opened a store after waiting for its file lock");
+                }
+                return Ok(db);
+            }
+        }
+    }
+}
+
+/// Whether sled refused to open because another handle holds the database's file lock.
+fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database still locked by a handle about to go away (as after the closer dropped it)
+    /// opens once the handle is gone, instead of failing the store.
+    #[test]
+    fn an_open_waits_for_a_lock_that_is_about_to_be_released() -> StoreResult<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("s");
+        let held = Trees::open(&path)?;
+        held.tree(TreeId::Meta).insert("k", "v")?;
+        // The fault: the handle lingers for a moment after the store was closed.
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(held);
+        });
+        let again = Trees::open(&path)?;
+        let _ = releaser.join();
+        assert_eq!(
+            again.tree(TreeId::Meta).get("k")?.as_deref(),
+            Some(&b"v"[..])
+        );
+        Ok(())
+    }
+
+    /// A lock that stays taken (another process on the same data) still fails the open.
+    #[test]
+    fn an_open_fails_when_the_lock_stays_taken() -> StoreResult<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("s");
+        let _held = Trees::open(&path)?;
+        let started = Instant::now();
+        let Err(e) = Trees::open(&path) else {
+            panic!("a second open of a held database succeeded");
+        };
+        assert!(e.to_string().contains("could not acquire lock"), "{e}");
+        assert!(started.elapsed() >= LOCK_WAIT);
+        Ok(())
     }
 }
