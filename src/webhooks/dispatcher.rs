@@ -257,8 +257,10 @@ impl Worker {
                 }
             },
         }
-        self.advance(&live)?;
+        // Burials first: the cursor may pass a dead-lettered event only once its dead letter is
+        // committed, or pruning (and a crash) could take the event with neither left.
         self.settle(&live, wrote).await?;
+        self.advance(&live)?;
         // Hold nothing strong while waiting (see `registry`).
         drop(live);
         let sleep = until(next_due.map(|ms| self.clock.instant_at(ms)));
@@ -271,8 +273,8 @@ impl Worker {
                 while let Some(done) = self.in_flight.try_join_next_with_id() {
                     wrote |= self.land(&live, done)?;
                 }
-                self.advance(&live)?;
                 self.settle(&live, wrote).await?;
+                self.advance(&live)?;
             }
             _ = self.wake.notified() => {}
             _ = sleep => {}
