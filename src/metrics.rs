@@ -124,6 +124,10 @@ fn describe() {
         "Sessions' stores open now (the rest are closed until used; cap WAGATE_MAX_OPEN_STORES)"
     );
     describe_counter!(
+        "wagate_store_closes_total",
+        "Sessions' stores closed, by reason: cap, idle, worn (reopened to free memory), all"
+    );
+    describe_counter!(
         "wagate_overloaded_total",
         "Requests refused with 503 overloaded (beyond WAGATE_MAX_INFLIGHT)"
     );
@@ -233,6 +237,12 @@ pub fn sessions(status: &str, n: usize) {
 /// How many sessions' stores are open now.
 pub fn open_stores(n: usize) {
     gauge!("wagate_open_stores").set(n as f64);
+}
+
+/// A session's store closed by the closer: `cap` (too many open), `idle`, `worn` (it had logged
+/// `WAGATE_STORE_REOPEN_EVENTS` since it opened) or `all` (at a stop).
+pub fn store_closed(reason: &'static str) {
+    counter!("wagate_store_closes_total", "reason" => reason).increment(1);
 }
 
 /// A request refused with 503 `overloaded`.

@@ -2,7 +2,8 @@
 //! real binary: the open ones stay under the cap while every session keeps working, a restart
 //! after a stop opens none of them (the catalog describes them) and still finds every group,
 //! invite code and pending delivery, and a write to a store reopened from the catalog survives
-//! `kill -9` (its summary was forgotten before the write).
+//! `kill -9` (its summary was forgotten before the write); busy stores are closed and opened
+//! again as they log (`WAGATE_STORE_REOPEN_EVENTS`) without a change refused or an event lost.
 
 mod common;
 
@@ -225,4 +226,78 @@ async fn a_delivery_pending_when_its_store_closed_goes_out_after_a_restart() {
         "the same event, sent again"
     );
     drop(gw);
+}
+
+/// `wagate_store_closes_total{reason="worn"}` as `/metrics` shows it now.
+async fn worn_closes(gw: &Wagate) -> u64 {
+    let (status, text) = gw.call(Method::GET, "/metrics", None, &[]).await;
+    assert_eq!(status, 200);
+    text.lines()
+        .find_map(|l| l.strip_prefix("wagate_store_closes_total{reason=\"worn\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// Four sessions change their groups without pause while their stores are closed every 20
+/// events (and under a cap of two open): every change is answered 2xx, and each session's
+/// webhook gets every subject, in order, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_stores_reopened_every_few_events_refuse_no_change_and_lose_no_event() {
+    let mut recv = common::receiver(|_| 200).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = [
+        ("WAGATE_MAX_OPEN_STORES", "2"),
+        ("WAGATE_STORE_REOPEN_EVENTS", "20"),
+    ];
+    let gw = Arc::new(start(dir.path(), &env).await);
+    let hook = json!([{"url": recv.url, "events": ["group.v2.update"]}]);
+    let mut gids = Vec::new();
+    for i in 0..4 {
+        create_session(&gw, &format!("s{i}"), &account(i), hook.clone()).await;
+        let body = json!({"name": "n0"});
+        let g = ok(&gw, Method::POST, &format!("/api/s{i}/groups"), Some(body)).await;
+        gids.push(g["id"].as_str().expect("id").to_owned());
+    }
+    // Rounds of 10 changes per session, all sessions at once, until the closer has closed
+    // worn stores at least 8 times (each store logs 10 events a round).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut sent = 0;
+    while worn_closes(&gw).await < 8 {
+        assert!(Instant::now() < deadline, "no store closed as worn in 60 s");
+        let tasks: Vec<_> = gids
+            .iter()
+            .enumerate()
+            .map(|(i, gid)| {
+                let (gw, gid) = (gw.clone(), gid.clone());
+                tokio::spawn(async move {
+                    for k in sent + 1..=sent + 10 {
+                        let path = format!("/api/s{i}/groups/{gid}/subject");
+                        let body = json!({"subject": format!("n{k}")});
+                        ok(&gw, Method::PUT, &path, Some(body)).await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("a writer");
+        }
+        sent += 10;
+    }
+    let mut seen: Vec<Vec<String>> = vec![Vec::new(); 4];
+    while seen.iter().map(Vec::len).sum::<usize>() < 4 * sent {
+        let e = recv.next(20).await.json();
+        let gid = e["payload"]["group"]["id"].as_str().unwrap_or_default();
+        let i = gids
+            .iter()
+            .position(|g| g == gid)
+            .expect("one of the groups");
+        let subject = e["payload"]["group"]["subject"]
+            .as_str()
+            .unwrap_or_default();
+        seen[i].push(subject.to_owned());
+    }
+    let all: Vec<String> = (1..=sent).map(|k| format!("n{k}")).collect();
+    for (i, subjects) in seen.iter().enumerate() {
+        assert_eq!(subjects, &all, "s{i}'s webhook");
+    }
 }

@@ -119,6 +119,8 @@ pub struct Storage {
     pub faults: Faults,
     /// Sessions' stores open at once at most (beyond it the least recently used close).
     pub max_open: usize,
+    /// Events a store logs before the closer reopens it (`WAGATE_STORE_REOPEN_EVENTS`).
+    pub reopen_after: u64,
 }
 
 pub fn now_ms() -> u64 {
@@ -158,7 +160,7 @@ impl Registry {
             })
             .collect();
         let catalog = Arc::new(Catalog::open(&data_dir.join("catalog"))?);
-        let stores = Arc::new(OpenStores::new(storage.max_open));
+        let stores = Arc::new(OpenStores::new(storage.max_open, storage.reopen_after));
         let opener = stores::Opener {
             committer: &committer,
             faults,

@@ -14,6 +14,8 @@ use crate::store::{Catalog, Committer, Faults, OpenStores, SessionStore, StoreEr
 const IDLE: Duration = Duration::from_secs(300);
 /// How often the closer looks when nothing wakes it.
 const LOOK_EVERY: Duration = Duration::from_secs(30);
+/// The closer's shortest pause between two passes.
+const PASS_GAP: Duration = Duration::from_millis(100);
 
 /// What opening a session's store needs.
 pub(super) struct Opener<'a> {
@@ -127,10 +129,11 @@ impl Registry {
     }
 
     /// Closes open stores nobody holds, least recently used first, until at most `keep` are
-    /// open; and any idle for `idle` or more. Before closing, a store's events older than the
-    /// retention and its expired kept answers are pruned (the periodic pruning skips closed
-    /// stores). Blocking. Answers how many it closed.
-    pub fn close_idle(&self, keep: usize, idle: Duration, prune: Option<(u64, u64)>) -> usize {
+    /// open; any idle for `idle` or more; and any worn (`SessionStore::is_worn`: it has logged
+    /// enough since it opened that sled's resident pages are worth freeing). Before closing, a
+    /// store's events older than the retention and its expired kept answers are pruned (the
+    /// periodic pruning skips closed stores). Blocking. Answers how many it closed.
+    pub fn close_idle(&self, keep: usize, idle_for: Duration, prune: Option<(u64, u64)>) -> usize {
         let now = self.stores.now_ms();
         let mut open: Vec<(u64, Arc<Session>)> = self
             .list()
@@ -142,8 +145,10 @@ impl Registry {
         let mut closed = 0;
         for (at, s) in open {
             let over = self.stores.open() > keep;
-            if !over && now.saturating_sub(at) < idle.as_millis() as u64 {
-                break;
+            let idle = now.saturating_sub(at) >= idle_for.as_millis() as u64;
+            let worn = s.store.is_worn();
+            if !over && !idle && !worn {
+                continue;
             }
             if let Some((retention_ms, now_ms)) = prune {
                 if let Err(e) = prune_store(&s.store, retention_ms, now_ms) {
@@ -151,7 +156,19 @@ impl Registry {
                 }
             }
             match s.store.close_idle() {
-                Ok(true) => closed += 1,
+                Ok(true) => {
+                    closed += 1;
+                    crate::metrics::store_closed(if keep == 0 && idle_for.is_zero() {
+                        "all"
+                    } else if over {
+                        "cap"
+                    } else if idle {
+                        "idle"
+                    } else {
+                        "worn"
+                    });
+                }
+                Ok(false) if worn => s.store.retell_worn(),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(session = %s.name, "closing an idle store: {e}"),
             }
@@ -185,8 +202,9 @@ pub fn prune_store(
     Ok((events, store.prune_remembered(now_ms)?))
 }
 
-/// Keeps the open stores under the cap (to 90 % of it when woken over it) and closes those idle
-/// for `IDLE`, until the registry is dropped. `retention_ms` as `WAGATE_EVENT_RETENTION_HOURS`.
+/// Keeps the open stores under the cap (to 90 % of it when woken over it), closes those idle
+/// for `IDLE` and those worn, until the registry is dropped. `retention_ms` as
+/// `WAGATE_EVENT_RETENTION_HOURS`.
 pub fn spawn_closer(registry: &Arc<Registry>, retention_ms: u64) -> tokio::task::JoinHandle<()> {
     let stores = registry.stores.clone();
     let registry: Weak<Registry> = Arc::downgrade(registry);
@@ -203,6 +221,8 @@ pub fn spawn_closer(registry: &Arc<Registry>, retention_ms: u64) -> tokio::task:
             if let Err(e) = pass.await {
                 tracing::error!("the store closer failed: {e}");
             }
+            // At most a few passes a second, however often busy stores wake it.
+            tokio::time::sleep(PASS_GAP).await;
         }
     })
 }

@@ -87,6 +87,18 @@ impl Summary {
         })
     }
 
+    /// The summary without its lists of groups, invites and creates: what a closed store keeps
+    /// in memory (only start-up reads the lists, from the catalog; a gateway of many closed
+    /// stores would otherwise hold every group id twice).
+    pub fn light(self) -> Self {
+        Self {
+            groups: Vec::new(),
+            invites: Vec::new(),
+            creates: Vec::new(),
+            ..self
+        }
+    }
+
     /// The jobs in `state`, per endpoint.
     pub fn tallies(&self, state: JobState) -> Vec<JobTally> {
         let list = match state {

@@ -31,6 +31,10 @@ pub struct Keys {
 /// How many stores are open, against the cap; and a clock for "least recently used".
 pub struct OpenStores {
     cap: usize,
+    /// Events logged in a store since it opened after which the closer closes it even when busy:
+    /// sled keeps every page read or written resident until the database is dropped, whatever
+    /// its cache capacity, so a busy store's memory grows with its log unless it is reopened.
+    worn_after: u64,
     open: AtomicUsize,
     base: Instant,
     /// Wakes the closer when more than `cap` are open.
@@ -38,9 +42,10 @@ pub struct OpenStores {
 }
 
 impl OpenStores {
-    pub fn new(cap: usize) -> Self {
+    pub fn new(cap: usize, worn_after: u64) -> Self {
         Self {
             cap: cap.max(1),
+            worn_after: worn_after.max(1),
             open: AtomicUsize::new(0),
             base: Instant::now(),
             over_cap: Notify::new(),
@@ -66,6 +71,11 @@ impl OpenStores {
         self.open.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Events logged since a store opened after which it is closed even when busy.
+    pub fn worn_after(&self) -> u64 {
+        self.worn_after
+    }
+
     /// Ms since the gateway started: when stores were last used.
     pub fn now_ms(&self) -> u64 {
         self.base.elapsed().as_millis() as u64
@@ -85,6 +95,10 @@ pub(super) struct Lazy {
     pub(super) loaded: std::sync::atomic::AtomicBool,
     /// The summary the store was closed with; `None` while open.
     pub(super) summary: std::sync::RwLock<Option<Arc<Summary>>>,
+    /// The last event durable when the database was opened (see `OpenStores::worn_after`).
+    pub(super) opened_at: AtomicU64,
+    /// Whether the closer was woken for this store since it opened.
+    pub(super) worn_told: std::sync::atomic::AtomicBool,
 }
 
 impl SessionStore {
@@ -104,7 +118,9 @@ impl SessionStore {
             name: name.to_owned(),
             last_used: AtomicU64::new(0),
             loaded: false.into(),
-            summary: std::sync::RwLock::new(Some(Arc::new(summary))),
+            summary: std::sync::RwLock::new(Some(Arc::new(summary.light()))),
+            opened_at: AtomicU64::new(0),
+            worn_told: false.into(),
         };
         let store = Self::unopened(path, faults, None, Some(lazy));
         store.group_count.store(group_count, Ordering::Release);
@@ -129,6 +145,8 @@ impl SessionStore {
             name: name.to_owned(),
             loaded: true.into(),
             summary: std::sync::RwLock::new(None),
+            opened_at: AtomicU64::new(c.next_seq - 1),
+            worn_told: false.into(),
         };
         let store = Self::unopened(path, faults, Some(trees), Some(lazy));
         store.set_counters(&c);
@@ -167,6 +185,9 @@ impl SessionStore {
         if let Ok(mut s) = lazy.summary.write() {
             *s = None;
         }
+        lazy.opened_at
+            .store(self.durable.load(Ordering::Acquire), Ordering::Release);
+        lazy.worn_told.store(false, Ordering::Release);
         lazy.stores.opened();
         self.touch();
         Ok(trees)
@@ -206,6 +227,32 @@ impl SessionStore {
             .map(|l| l.last_used.load(Ordering::Relaxed))
     }
 
+    /// Whether the store has logged `OpenStores::worn_after` events since it opened: the closer
+    /// closes it even though it is in use, to free the pages sled holds.
+    pub fn is_worn(&self) -> bool {
+        self.lazy.as_ref().is_some_and(|l| {
+            let since = self.durable.load(Ordering::Acquire);
+            since.saturating_sub(l.opened_at.load(Ordering::Acquire)) >= l.stores.worn_after
+        })
+    }
+
+    /// After a round is durable: wakes the closer once when the store has become worn. A store
+    /// the closer could not close (in use at that moment) wakes it again at a later round.
+    pub(super) fn tell_if_worn(&self) {
+        if let Some(l) = &self.lazy {
+            if self.is_worn() && !l.worn_told.swap(true, Ordering::AcqRel) {
+                l.stores.over_cap.notify_one();
+            }
+        }
+    }
+
+    /// Lets a worn store that could not be closed wake the closer again.
+    pub fn retell_worn(&self) {
+        if let Some(l) = &self.lazy {
+            l.worn_told.store(false, Ordering::Release);
+        }
+    }
+
     /// Jobs per endpoint in `state`: from the summary while closed (they cannot change then).
     pub fn job_tally(&self, state: JobState) -> StoreResult<Vec<JobTally>> {
         match self.closed_summary() {
@@ -214,14 +261,18 @@ impl SessionStore {
         }
     }
 
-    /// What start-up indexes of a store: from the summary while closed, else read.
+    /// What start-up indexes of a store: from the catalog while closed (the summary in memory
+    /// is kept without these lists), else read from the store.
     pub fn keys(&self) -> StoreResult<Keys> {
-        if let Some(s) = self.closed_summary() {
-            return Ok(Keys {
-                groups: s.groups.clone(),
-                invites: s.invites.clone(),
-                creates: s.creates.clone(),
-            });
+        if let (Some(l), Some(_)) = (&self.lazy, self.closed_summary()) {
+            // None when the store opened (and wrote) meanwhile: then it is read below.
+            if let Some(s) = l.catalog.get(&l.name)? {
+                return Ok(Keys {
+                    groups: s.groups,
+                    invites: s.invites,
+                    creates: s.creates,
+                });
+            }
         }
         let groups = self.groups()?.into_iter().map(|(id, _)| id).collect();
         let creates = self.remembered_with_prefix(super::CREATES_PREFIX)?;
@@ -272,7 +323,7 @@ impl SessionStore {
         lazy.stores.closed();
         // Set under the slot's lock, as `open_again` clears it: never a summary while open.
         if let Ok(mut s) = lazy.summary.write() {
-            *s = Some(Arc::new(summary.clone()));
+            *s = Some(Arc::new(summary.clone().light()));
         }
         drop(slot);
         if let Ok(mut c) = self.version_cache.lock() {

@@ -211,6 +211,7 @@ impl SessionStore {
         if w.requeued > 0 {
             self.requeues.fetch_add(w.requeued, Ordering::SeqCst);
         }
+        self.tell_if_worn();
     }
 }
 

@@ -100,6 +100,7 @@ async fn session_with(dir: &tempfile::TempDir, hooks: Value) -> (Arc<Registry>, 
                 max_queued: 1024,
                 faults: Faults::default(),
                 max_open: 256,
+                reopen_after: 10_000,
             },
         )
         .expect("registry"),
