@@ -3,6 +3,7 @@
 mod commit;
 pub mod communities;
 pub mod fanout;
+mod holders;
 pub mod lids;
 mod logged;
 pub mod model;

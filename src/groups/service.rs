@@ -2,7 +2,7 @@
 //! commit the group, its events and their delivery jobs in one transaction per session
 //! (the acting session's first, with a fan-out record for the others), flush, then answer.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use super::commit::{Made, Part};
@@ -17,7 +17,7 @@ use super::rules::{self, Actor, Family, Op, Outcome, Step};
 use super::running::Running;
 use crate::error::{ApiError, ApiResult};
 use crate::events::GroupChange;
-use crate::ids::{ContactId, GroupId, InviteCode, SessionName};
+use crate::ids::{ContactId, GroupId, InviteCode};
 use crate::reply::{Render, Reply};
 use crate::sessions::{now_ms, Registry, Session};
 use crate::store::{StoreError, StoredBytes};
@@ -26,7 +26,7 @@ use crate::store::{StoreError, StoredBytes};
 #[derive(Default)]
 pub(super) struct Index {
     pub(super) invites: HashMap<InviteCode, GroupId>,
-    pub(super) holders: HashMap<GroupId, BTreeSet<SessionName>>,
+    pub(super) holders: HashMap<GroupId, super::holders::Holders>,
 }
 
 pub struct GroupService {
