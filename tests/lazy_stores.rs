@@ -39,15 +39,21 @@ async fn create_session(gw: &Wagate, name: &str, me: &str, webhooks: Value) {
     ok(gw, Method::POST, "/api/sessions", Some(body)).await;
 }
 
-/// `wagate_open_stores` as `/metrics` shows it now.
-async fn open_stores(gw: &Wagate) -> u64 {
+/// The value of the `/metrics` line that starts with `series ` (name and labels), if shown.
+async fn metric(gw: &Wagate, series: &str) -> Option<u64> {
     let (status, text) = gw.call(Method::GET, "/metrics", None, &[]).await;
     assert_eq!(status, 200);
     text.lines()
-        .find_map(|l| l.strip_prefix("wagate_open_stores "))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|v| v as u64)
-        .unwrap_or_else(|| panic!("no wagate_open_stores in {text}"))
+}
+
+/// `wagate_open_stores` as `/metrics` shows it now.
+async fn open_stores(gw: &Wagate) -> u64 {
+    metric(gw, "wagate_open_stores")
+        .await
+        .unwrap_or_else(|| panic!("no wagate_open_stores in /metrics"))
 }
 
 async fn open_stores_at_most(gw: &Wagate, n: u64) {
@@ -228,14 +234,11 @@ async fn a_delivery_pending_when_its_store_closed_goes_out_after_a_restart() {
     drop(gw);
 }
 
-/// `wagate_store_closes_total{reason="worn"}` as `/metrics` shows it now.
+/// `wagate_store_closes_total{reason="worn"}` as `/metrics` shows it now (none yet: 0).
 async fn worn_closes(gw: &Wagate) -> u64 {
-    let (status, text) = gw.call(Method::GET, "/metrics", None, &[]).await;
-    assert_eq!(status, 200);
-    text.lines()
-        .find_map(|l| l.strip_prefix("wagate_store_closes_total{reason=\"worn\"} "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    metric(gw, "wagate_store_closes_total{reason=\"worn\"}")
+        .await
+        .unwrap_or(0)
 }
 
 /// Four sessions change their groups without pause while their stores are closed every 20

@@ -71,11 +71,6 @@ impl OpenStores {
         self.open.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Events logged since a store opened after which it is closed even when busy.
-    pub fn worn_after(&self) -> u64 {
-        self.worn_after
-    }
-
     /// Ms since the gateway started: when stores were last used.
     pub fn now_ms(&self) -> u64 {
         self.base.elapsed().as_millis() as u64
