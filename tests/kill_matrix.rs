@@ -575,5 +575,9 @@ async fn every_acknowledged_change_survives_kill_dash_nine_at_random_moments_and
         "{KILLS} kills and the end in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    if !failures.is_empty() {
+        // The data and the last process's log, to look into.
+        println!("data kept in {}", dir.keep().display());
+    }
     assert!(failures.is_empty(), "seed {seed}:\n{}", failures.join("\n"));
 }

@@ -185,6 +185,13 @@ impl SessionStore {
         Ok(())
     }
 
+    /// Whether the endpoint has a pending job record for `seq`.
+    pub fn has_pending_job(&self, endpoint: [u8; 8], seq: u64) -> StoreResult<bool> {
+        Ok(self
+            .get(TreeId::Deliveries, &delivery_key(endpoint, seq))?
+            .is_some())
+    }
+
     /// Forgets a delivered job.
     pub fn remove_job(&self, endpoint: [u8; 8], seq: u64) -> StoreResult<()> {
         self.writable()?

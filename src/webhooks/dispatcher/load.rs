@@ -19,7 +19,7 @@ impl Worker {
         if requeues != self.requeues_seen {
             self.requeues_seen = requeues;
             let jobs = store.pending_jobs(self.endpoint, 0, u64::MAX, usize::MAX)?;
-            self.take_records(jobs);
+            self.take_records(store, jobs)?;
         }
         if self.known.is_none() {
             self.known = store.known_endpoint(self.endpoint)?;
@@ -73,7 +73,7 @@ impl Worker {
         records.retain(|(s, _)| *s <= upto);
         events.retain(|(s, _)| *s <= upto);
         let read = records.len() + events.len();
-        self.take_records(records);
+        self.take_records(store, records)?;
         if let Some(k) = &self.known {
             let record = self.wanted(&k.record);
             let mut held = Vec::new();
@@ -117,7 +117,18 @@ impl Worker {
 
     /// Takes job records in: new ones join the queue; one for an event queued from beyond the
     /// cursor replaces it (it was tried before, and keeps its count of attempts).
-    fn take_records(&mut self, jobs: Vec<(u64, crate::store::DeliveryJob)>) {
+    ///
+    /// The records were read without the lock, while slots deliver: a slot removes a delivered
+    /// job's record from the store first and takes the job out of the queue after. So a record
+    /// read just before its delivery ended may reach here once its job has left the queue; taken
+    /// in, it would be sent a second time, and after pruning (nothing keeps its event once its
+    /// record is gone and the cursor is past it) dead-lettered as lost. Under the lock, a record
+    /// not queued is taken only while the store still has it.
+    pub(super) fn take_records(
+        &mut self,
+        store: &SessionStore,
+        jobs: Vec<(u64, crate::store::DeliveryJob)>,
+    ) -> StoreResult<()> {
         let mut shared = lock(&self.shared);
         for (seq, job) in jobs {
             if shared.virtuals.remove(&seq) {
@@ -126,8 +137,11 @@ impl Worker {
                 }
                 continue;
             }
-            shared.queue.insert(seq, job);
+            if !shared.queue.contains(seq) && store.has_pending_job(self.endpoint, seq)? {
+                shared.queue.insert(seq, job);
+            }
         }
+        Ok(())
     }
 
     /// For an endpoint that left the config: its record as stored (to forget it by once all is

@@ -111,3 +111,59 @@ async fn a_failed_first_attempt_gets_a_record_and_only_its_group_waits() {
     assert_eq!(records(&t), [], "the record went with its delivery");
     assert_eq!(saved_cursor(&t), first_seq + 2);
 }
+
+/// Pending records are read without the worker's lock while slots deliver; a slot removes a
+/// delivered job's record first and takes the job out of the queue after. A record read before
+/// its delivery ended must not enter the queue again (it was sent twice, and dead-lettered as
+/// lost once pruning took its event: the kill matrix's orphaned dead letters).
+#[tokio::test(start_paused = true)]
+async fn a_record_read_before_its_delivery_removed_it_is_not_queued_again() {
+    let mut t = setup(
+        json!({"policy": "constant", "delaySeconds": 1, "attempts": 3}),
+        8,
+        false,
+        Box::new(|_, _| Answer::Delivered),
+    )
+    .await;
+    if let Some(w) = t.worker.take() {
+        w.abort();
+    }
+    let ids: Vec<String> = (0..10).map(|i| format!("evt_{i}")).collect();
+    let events: Vec<(&str, &str)> = ids.iter().map(|id| ("g1", id.as_str())).collect();
+    t.commit(&events);
+    let ep = endpoint_id(URL);
+    let store = &t.session.store;
+    let job = |group: &str| DeliveryJob {
+        event: "group.v2.update".into(),
+        group: Some(group.into()),
+        url: URL.into(),
+        attempts: 0,
+        next_attempt_at: 0,
+        last_error: None,
+        body: None,
+    };
+    store.save_job(ep, 7, &job("g1")).expect("record 7");
+    store.save_job(ep, 9, &job("g2")).expect("record 9");
+    let read = store
+        .pending_jobs(ep, 0, u64::MAX, usize::MAX)
+        .expect("records");
+    assert_eq!(read.len(), 2);
+    // Meanwhile a slot delivered 7: its record is gone, its job already out of the queue.
+    store.remove_job(ep, 7).expect("delivered");
+    let mut worker = Worker::new(
+        t.registry.clone(),
+        t.session.clone(),
+        ep,
+        t.fake.clone(),
+        t.clock,
+        t.concurrency,
+        Arc::new(Notify::new()),
+    );
+    worker.take_records(store, read).expect("taken");
+    let shared = lock(&worker.shared);
+    assert!(
+        !shared.queue.contains(7),
+        "a delivered job is not queued again"
+    );
+    assert!(shared.queue.contains(9), "a record still pending is queued");
+}
