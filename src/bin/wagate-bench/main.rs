@@ -2,8 +2,8 @@
 //! figure, its ceiling measured in the same run, and their ratio.
 //!
 //! `wagate-bench all` (minutes) or `wagate-bench smoke` (seconds, for CI); also `read`, `write`, `hot`,
-//! `webhook`, `sessions`, `backlog`, `retained`, `cluster` (needs `nats-server`); `overload` (about 75 s) and `idempotency` (about 25 s) are in
-//! neither `all` nor `smoke`. `--svg PATH` draws the chart, `--json PATH` writes the figures.
+//! `webhook`, `sessions`, `backlog`, `retained`, `cluster` (needs `nats-server`); `overload` (about 75 s), `idempotency` (about 25 s)
+//! and `retained-long` (about 20 minutes) are in neither `all` nor `smoke`. `--svg PATH` draws the chart, `--json PATH` writes the figures.
 //!
 //! One module per scenario; this file holds the sizes of a run, the order the scenarios run in,
 //! and the command line (including the two roles the bench re-executes itself in).
@@ -100,6 +100,9 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
     if all || what == "retained" {
         rows.extend(retained::retained(plan).await?);
     }
+    if what == "retained-long" {
+        rows.extend(retained::retained_long(plan).await?);
+    }
     if all || what == "cluster" {
         rows.extend(cluster::cluster(plan).await?);
     }
@@ -113,7 +116,7 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wagate-bench all|smoke|read|write|hot|webhook|sessions|backlog|retained|cluster|overload|idempotency [--svg PATH] [--json PATH]");
+    eprintln!("usage: wagate-bench all|smoke|read|write|hot|webhook|sessions|backlog|retained|retained-long|cluster|overload|idempotency [--svg PATH] [--json PATH]");
     std::process::exit(2)
 }
 
@@ -158,6 +161,7 @@ async fn main() {
         "sessions",
         "backlog",
         "retained",
+        "retained-long",
         "cluster",
         "overload",
         "idempotency",

@@ -1,8 +1,11 @@
 //! The soak's kind of log for `retained`: many sessions, each with a webhook on every event to
 //! the bench's receiver, sharing groups they create and change with a mix of operations like the
 //! soak's (joins, leaves, promotions, settings, renames, new groups), so that the log, the
-//! deliveries and the groups grow as they do in `wagate-soak`.
+//! deliveries and the groups grow as they do in `wagate-soak`. The same changes can also run on
+//! a set of groups that stays the same size (`Groups::Keep`), so that what the log costs and what
+//! the groups cost are measured apart.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rand::seq::SliceRandom;
@@ -57,6 +60,37 @@ pub async fn events_committed(c: &reqwest::Client, base: &str) -> BenchResult<u6
         .sum::<f64>() as u64)
 }
 
+/// Whether the mix makes new groups as the soak does (14 % of its operations), or keeps to the
+/// groups it made first, making a new one only for a group its creator has left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Groups {
+    Grow,
+    Keep,
+}
+
+/// The groups the mix works on, and how many it made.
+#[derive(Clone)]
+pub struct Mix {
+    groups: Arc<Mutex<Vec<(usize, String)>>>,
+    created: Arc<AtomicU64>,
+    kind: Groups,
+}
+
+impl Mix {
+    pub fn new(kind: Groups) -> Self {
+        Self {
+            groups: Arc::default(),
+            created: Arc::default(),
+            kind,
+        }
+    }
+
+    /// Groups created so far.
+    pub fn created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+}
+
 /// Runs `conns` clients of the mix until the gateway has committed `until` events.
 pub async fn fill(
     c: &reqwest::Client,
@@ -64,16 +98,16 @@ pub async fn fill(
     sessions: usize,
     conns: usize,
     until: u64,
+    mix: &Mix,
 ) -> BenchResult<u64> {
-    let groups = Arc::new(Mutex::new(Vec::new()));
     let mut before = events_committed(c, base).await?;
     loop {
         let mut tasks = Vec::new();
         for _ in 0..conns {
-            let (c, base, groups) = (c.clone(), base.to_owned(), groups.clone());
+            let (c, base, mix) = (c.clone(), base.to_owned(), mix.clone());
             tasks.push(tokio::spawn(async move {
                 for _ in 0..20 {
-                    one_op(&c, &base, sessions, &groups).await;
+                    one_op(&c, &base, sessions, &mix).await;
                 }
             }));
         }
@@ -94,31 +128,41 @@ pub async fn fill(
 }
 
 /// One operation of the mix (the soak's weights, without its reads).
-async fn one_op(
-    c: &reqwest::Client,
-    base: &str,
-    sessions: usize,
-    groups: &Mutex<Vec<(usize, String)>>,
-) {
-    let (s, choice, parts) = draw(sessions);
-    let picked = {
-        let g = groups.lock().unwrap_or_else(|p| p.into_inner());
-        g.choose(&mut rand::thread_rng()).cloned()
+async fn one_op(c: &reqwest::Client, base: &str, sessions: usize, mix: &Mix) {
+    let (s, choice, parts) = draw(sessions, mix.kind);
+    let (picked, few) = {
+        let g = mix.groups.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            g.choose(&mut rand::thread_rng()).cloned(),
+            g.len() < WORKING_SET,
+        )
     };
-    match (choice, picked) {
-        (0..=13, _) | (_, None) => create_group(c, base, s, parts, groups).await,
-        (n, Some((owner, gid))) => {
-            let (path, body, put) = change(n, owner, &gid, parts, sessions);
-            let url = format!("{base}{path}");
-            let req = if put { c.put(url) } else { c.post(url) };
-            let _ = req.json(&body).send().await;
-        }
+    let create = match mix.kind {
+        Groups::Grow => choice < 14 || picked.is_none(),
+        Groups::Keep => few,
+    };
+    if create {
+        return create_group(c, base, s, parts, mix).await;
+    }
+    let Some((owner, gid)) = picked else {
+        return;
+    };
+    let (path, body, put) = change(choice, owner, &gid, parts, sessions);
+    let url = format!("{base}{path}");
+    let req = if put { c.put(url) } else { c.post(url) };
+    let gone = req.json(&body).send().await.is_ok_and(|r| {
+        r.status() == reqwest::StatusCode::NOT_FOUND && path.starts_with(&format!("/api/s{owner}/"))
+    });
+    // Its creator left it: a kept set takes a new group in its place.
+    if gone && mix.kind == Groups::Keep {
+        let mut g = mix.groups.lock().unwrap_or_else(|p| p.into_inner());
+        g.retain(|(_, id)| *id != gid);
     }
 }
 
-/// The acting session, the operation (0..100) and its participants: 1–3 other sessions, and a
-/// third of the time a contact no session knows.
-fn draw(sessions: usize) -> (usize, u32, Vec<Value>) {
+/// The acting session, the operation (0..100; 0..14 makes a group, never drawn for a kept set)
+/// and its participants: 1–3 other sessions, and a third of the time a contact no session knows.
+fn draw(sessions: usize, kind: Groups) -> (usize, u32, Vec<Value>) {
     let mut rng = rand::thread_rng();
     let s = rng.gen_range(0..sessions);
     let mut others: Vec<String> = (0..sessions).filter(|&o| o != s).map(me_of).collect();
@@ -131,22 +175,18 @@ fn draw(sessions: usize) -> (usize, u32, Vec<Value>) {
         ));
     }
     let parts = others.into_iter().map(|id| json!({"id": id})).collect();
-    (s, rng.gen_range(0..100), parts)
+    let first = if kind == Groups::Keep { 14 } else { 0 };
+    (s, rng.gen_range(first..100), parts)
 }
 
-async fn create_group(
-    c: &reqwest::Client,
-    base: &str,
-    s: usize,
-    parts: Vec<Value>,
-    groups: &Mutex<Vec<(usize, String)>>,
-) {
+async fn create_group(c: &reqwest::Client, base: &str, s: usize, parts: Vec<Value>, mix: &Mix) {
     let body = json!({"name": format!("Retained {s}"), "participants": parts});
     let Ok(g) = post(c, &format!("{base}/api/s{s}/groups"), body).await else {
         return;
     };
+    mix.created.fetch_add(1, Ordering::Relaxed);
     if let Some(id) = g["id"].as_str() {
-        let mut g = groups.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = mix.groups.lock().unwrap_or_else(|p| p.into_inner());
         g.push((s, id.to_owned()));
         if g.len() > WORKING_SET {
             g.remove(0);
