@@ -3,7 +3,7 @@
 //!
 //! `wagate-bench all` (minutes) or `wagate-bench smoke` (seconds, for CI); also `read`, `write`, `hot`,
 //! `webhook`, `sessions`, `backlog`, `retained`, `cluster` (needs `nats-server`); `overload` (about 75 s), `idempotency` (about 25 s)
-//! and `retained-long` (about 20 minutes) are in neither `all` nor `smoke`. `--svg PATH` draws the chart, `--json PATH` writes the figures.
+//! `retained-long` (about 20 minutes) and `sled-log` (about 2 minutes) are in neither `all` nor `smoke`. `--svg PATH` draws the chart, `--json PATH` writes the figures.
 //!
 //! One module per scenario; this file holds the sizes of a run, the order the scenarios run in,
 //! and the command line (including the two roles the bench re-executes itself in).
@@ -22,6 +22,7 @@ mod retained;
 mod servers;
 mod sessions;
 mod setup;
+mod sledlog;
 mod webhook;
 mod write;
 mod writes;
@@ -100,6 +101,9 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
     if all || what == "retained" {
         rows.extend(retained::retained(plan).await?);
     }
+    if what == "sled-log" {
+        rows.extend(sledlog::sled_log().await?);
+    }
     if what == "retained-long" {
         rows.extend(retained::retained_long(plan).await?);
     }
@@ -116,7 +120,7 @@ async fn run(what: &str, plan: Plan) -> BenchResult<Vec<Row>> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wagate-bench all|smoke|read|write|hot|webhook|sessions|backlog|retained|retained-long|cluster|overload|idempotency [--svg PATH] [--json PATH]");
+    eprintln!("usage: wagate-bench all|smoke|read|write|hot|webhook|sessions|backlog|retained|retained-long|sled-log|cluster|overload|idempotency [--svg PATH] [--json PATH]");
     std::process::exit(2)
 }
 
@@ -134,6 +138,25 @@ async fn main() {
         };
         if let Err(e) = servers::post_loop(url, &file, conns, secs).await {
             eprintln!("post loop: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if let Some(role @ ("sled-log-write" | "sled-log-open")) = args.first().map(String::as_str) {
+        let (Some(dir), Some(n), Some(pack)) = (
+            args.get(1).map(PathBuf::from),
+            args.get(2).and_then(|v| v.parse().ok()),
+            args.get(3).and_then(|v| v.parse().ok()),
+        ) else {
+            usage()
+        };
+        let done = if role == "sled-log-write" {
+            sledlog::write(&dir, n, pack)
+        } else {
+            sledlog::reopen(&dir, n, pack)
+        };
+        if let Err(e) = done {
+            eprintln!("{role}: {e}");
             std::process::exit(1);
         }
         return;
@@ -162,6 +185,7 @@ async fn main() {
         "backlog",
         "retained",
         "retained-long",
+        "sled-log",
         "cluster",
         "overload",
         "idempotency",
