@@ -83,10 +83,11 @@ pub struct Config {
     /// costs about 0.25 MiB.
     #[arg(long, env = "WAGATE_MAX_OPEN_STORES", default_value_t = 256)]
     pub max_open_stores: usize,
-    /// Events a session's store logs between two reopenings: sled keeps every page it has read
-    /// or written in memory until its database is closed, so a busy store is closed (and opened
-    /// again by its next request) after this many, to give that memory back.
-    #[arg(long, env = "WAGATE_STORE_REOPEN_EVENTS", default_value_t = 10_000)]
+    /// Events a session's store logs between two reopenings (0: never, the default): sled keeps
+    /// pages it has read in memory until its database is closed, so a busy store can be closed
+    /// (and opened again by its next request) after this many, to give that memory back. Off by
+    /// default: with a backlog of undelivered records, reopening made RSS grow instead.
+    #[arg(long, env = "WAGATE_STORE_REOPEN_EVENTS", default_value_t = 0)]
     pub store_reopen_events: u64,
     /// The log's form: `text` (colour only on a terminal) or `json` (one object per line).
     #[arg(long, env = "WAGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

@@ -104,7 +104,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         max_queued: config.max_queued_commits(),
         faults: config.faults.clone(),
         max_open: config.max_open_stores.max(1),
-        reopen_after: config.store_reopen_events.max(1),
+        reopen_after: config.store_reopen_events,
     };
     let registry = tokio::task::spawn_blocking(move || {
         Registry::open(&data_dir, env, global_hook, wake_tx, storage)

@@ -31,9 +31,10 @@ pub struct Keys {
 /// How many stores are open, against the cap; and a clock for "least recently used".
 pub struct OpenStores {
     cap: usize,
-    /// Events logged in a store since it opened after which the closer closes it even when busy:
-    /// sled keeps every page read or written resident until the database is dropped, whatever
-    /// its cache capacity, so a busy store's memory grows with its log unless it is reopened.
+    /// Events logged in a store since it opened after which the closer closes it even when busy
+    /// (0: never): sled keeps pages it has read resident until the database is dropped, whatever
+    /// its cache capacity. Off by default: reopening a store with a backlog of records made RSS
+    /// grow where it stays flat without (docs/benchmarks.md, "The log and the groups apart").
     worn_after: u64,
     open: AtomicUsize,
     base: Instant,
@@ -45,7 +46,7 @@ impl OpenStores {
     pub fn new(cap: usize, worn_after: u64) -> Self {
         Self {
             cap: cap.max(1),
-            worn_after: worn_after.max(1),
+            worn_after,
             open: AtomicUsize::new(0),
             base: Instant::now(),
             over_cap: Notify::new(),
@@ -222,12 +223,14 @@ impl SessionStore {
             .map(|l| l.last_used.load(Ordering::Relaxed))
     }
 
-    /// Whether the store has logged `OpenStores::worn_after` events since it opened: the closer
-    /// closes it even though it is in use, to free the pages sled holds.
+    /// Whether the store has logged `OpenStores::worn_after` events (when set) since it opened:
+    /// the closer closes it even though it is in use, to free the pages sled holds.
     pub fn is_worn(&self) -> bool {
         self.lazy.as_ref().is_some_and(|l| {
             let since = self.durable.load(Ordering::Acquire);
-            since.saturating_sub(l.opened_at.load(Ordering::Acquire)) >= l.stores.worn_after
+            let worn_after = l.stores.worn_after;
+            worn_after > 0
+                && since.saturating_sub(l.opened_at.load(Ordering::Acquire)) >= worn_after
         })
     }
 
