@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sled::IVec;
 
 use super::jobs::{DeliveryJob, JobTally};
+use super::log::LogRange;
 use super::trees::TreeId;
 use super::trees::Trees;
 use super::work::{EndpointFilter, EventRecord};
@@ -197,10 +198,13 @@ impl SessionStore {
         if from > to {
             return Ok(Vec::new());
         }
-        let range = from.to_be_bytes().to_vec()..=to.to_be_bytes().to_vec();
+        // Events up to `durable` are the same in a failed round's before-images: the live
+        // chunks are read.
+        let t = self.trees()?;
         let mut out = Vec::new();
-        for (k, v) in self.scan(TreeId::Events, range, limit)? {
-            out.push((super::seq_of(&k, "events")?, decode_event(v)?));
+        for r in LogRange::new(t.tree(TreeId::Events), from, to).take(limit) {
+            let (seq, v) = r?;
+            out.push((seq, decode_event(v)?));
         }
         Ok(out)
     }
@@ -266,11 +270,9 @@ pub(super) fn beyond_tally(t: &Trees, durable: u64) -> StoreResult<Vec<JobTally>
             count: 0,
             oldest_seq: 0,
         };
-        let events = t.tree(TreeId::Events);
         let records = t.tree(TreeId::Deliveries);
-        for r in events.range(from.to_be_bytes()..=last.to_be_bytes()) {
-            let (k, v) = r?;
-            let seq = super::seq_of(&k, "events")?;
+        for r in LogRange::new(t.tree(TreeId::Events), from, last) {
+            let (seq, v) = r?;
             // One that failed has a record, counted with the records.
             if known.record.wants(&decode_event(v)?.name)
                 && !records.contains_key(super::delivery_key(known.id, seq))?

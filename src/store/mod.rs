@@ -16,6 +16,7 @@ mod cursor;
 mod fault;
 mod jobs;
 mod lazy;
+mod log;
 mod recover;
 mod snapshot;
 mod trees;
@@ -172,10 +173,7 @@ struct Counters {
 
 fn counters(t: &Trees) -> StoreResult<Counters> {
     let meta = t.tree(TreeId::Meta);
-    let logged = match t.tree(TreeId::Events).last()? {
-        Some((k, _)) => seq_of(&k, "events")? + 1,
-        None => 1,
-    };
+    let logged = log::last_logged(t)?.map_or(1, |s| s + 1);
     let next_seq = logged.max(meta.get(NEXT_SEQ_KEY)?.map_or(1, |v| u64_of(&v)));
     let round = meta.get(ROUND_KEY)?.map_or(0, |v| u64_of(&v));
     let groups = match meta.get(GROUP_COUNT_KEY)? {
@@ -371,35 +369,6 @@ impl SessionStore {
         self.get(TreeId::Pictures, group_id.as_bytes())
     }
 
-    /// Durable events after `after` (exclusive), oldest first.
-    pub fn events_after(&self, after: u64, limit: usize) -> StoreResult<Vec<(u64, IVec)>> {
-        // Opened first: a store's counters are read when it opens.
-        let t = self.trees()?;
-        let durable = self.durable_seq();
-        let mut out = Vec::new();
-        for r in t
-            .tree(TreeId::Events)
-            .range(after.saturating_add(1).to_be_bytes()..)
-            .take(limit)
-        {
-            let (k, v) = r?;
-            let seq = seq_of(&k, "events")?;
-            if seq > durable {
-                break;
-            }
-            out.push((seq, decode_event(v)?.body));
-        }
-        Ok(out)
-    }
-
-    /// The envelope of event `seq`, as sent.
-    pub fn event(&self, seq: u64) -> StoreResult<Option<IVec>> {
-        match self.trees()?.tree(TreeId::Events).get(seq.to_be_bytes())? {
-            Some(v) => Ok(Some(decode_event(v)?.body)),
-            None => Ok(None),
-        }
-    }
-
     /// The last event logged when this process first opened the store.
     pub fn opened_seq(&self) -> u64 {
         self.opened_seq.load(Ordering::Acquire)
@@ -415,44 +384,9 @@ impl SessionStore {
         self.durable.load(Ordering::Acquire)
     }
 
-    /// Removes events older than `cutoff_seq` (exclusive) that no pending or dead delivery needs
-    /// (neither a job record nor an endpoint's cursor behind them).
-    pub fn prune_events_before(&self, cutoff_seq: u64) -> StoreResult<usize> {
-        let t = self.trees()?;
-        let known = self.known_endpoints()?;
-        let Some(needed) = self.needed_events(&t)? else {
-            return Ok(0); // jobs kept moving: next time
-        };
-        let beyond = |seq: u64, v: IVec| -> StoreResult<bool> {
-            let mut waiting = known
-                .iter()
-                .filter(|k| seq > k.cursor && seq <= k.record.until.unwrap_or(u64::MAX))
-                .peekable();
-            if waiting.peek().is_none() {
-                return Ok(false);
-            }
-            let name = decode_event(v)?.name;
-            Ok(waiting.any(|k| k.record.wants(&name)))
-        };
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for r in t.tree(TreeId::Events).range(..cutoff_seq.to_be_bytes()) {
-            let (k, v) = r?;
-            let seq = seq_of(&k, "events")?;
-            if !needed.contains(&seq) && !beyond(seq, v)? {
-                batch.remove(k);
-                n += 1;
-            }
-        }
-        if n > 0 {
-            self.writable()?.tree(TreeId::Events).apply_batch(batch)?;
-        }
-        Ok(n)
-    }
-
     /// The sequence numbers of every pending and dead job, read while no job moved between
     /// the two (see `moves`); `None` when they kept moving.
-    fn needed_events(&self, t: &Trees) -> StoreResult<Option<BTreeSet<u64>>> {
+    pub(super) fn needed_events(&self, t: &Trees) -> StoreResult<Option<BTreeSet<u64>>> {
         for _ in 0..100 {
             let before = self.moves.load(Ordering::Acquire);
             if before % 2 == 1 {
@@ -472,29 +406,6 @@ impl SessionStore {
             }
         }
         Ok(None)
-    }
-
-    /// The sequence number of the first event logged at or after `cutoff_ms` (unix ms),
-    /// or the next one to be written when all are older.
-    pub fn first_event_since(&self, cutoff_ms: u64) -> StoreResult<u64> {
-        #[derive(Deserialize)]
-        struct Stamp {
-            timestamp: u64,
-        }
-        let t = self.trees()?;
-        // Read first: an event committed while the log is read must not count as old.
-        let bound = self.durable_seq();
-        for r in t.tree(TreeId::Events).range(..=bound.to_be_bytes()) {
-            let (k, v) = r?;
-            let seq = seq_of(&k, "events")?;
-            let at = serde_json::from_slice::<Stamp>(&decode_event(v)?.body)
-                .map(|s| s.timestamp)
-                .unwrap_or(u64::MAX);
-            if at >= cutoff_ms {
-                return Ok(seq);
-            }
-        }
-        Ok(bound + 1)
     }
 
     /// The answer kept under an idempotency key (see `Remember`).

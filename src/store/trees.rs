@@ -80,7 +80,9 @@ impl Trees {
             tree: "meta",
             detail: "the store's trees did not open".into(),
         })?;
-        Ok(Self { db, all })
+        let t = Self { db, all };
+        super::log::upgrade(&t)?;
+        Ok(t)
     }
 
     pub fn tree(&self, id: TreeId) -> &Tree {

@@ -13,6 +13,7 @@ use sled::{IVec, Transactional};
 
 use super::cursor::{cursor_key, encode_event, endpoint_key, EndpointRecord};
 use super::fault::Undo;
+use super::log::{chunk_key, open_chunk, push_entry};
 use super::trees::{TreeId, Trees};
 use super::work::{Applied, Commit, EndpointFilter, GroupWrite, PictureWrite, Work};
 use super::{u64_of, SESSION_KEY};
@@ -86,6 +87,35 @@ struct RoundState<'a> {
     stored: &'a HashMap<String, u64>,
     /// Versions written by earlier changes of this round.
     written: HashMap<String, u64>,
+    /// The log's chunk the round appends to: its key and bytes, written when the round moves
+    /// to the next chunk or ends.
+    chunk: Option<([u8; 8], Vec<u8>)>,
+}
+
+/// Appends event `st.seq` to its chunk of the log.
+fn log_event(tx: &mut Tx<'_>, st: &mut RoundState<'_>, event: &[u8]) -> TxResult<()> {
+    let key = chunk_key(st.seq);
+    if st.chunk.as_ref().is_some_and(|(at, _)| *at != key) {
+        close_chunk(tx, st)?;
+    }
+    let bytes = match st.chunk.as_mut() {
+        Some((_, bytes)) => bytes,
+        None => {
+            let held = tx.get(TreeId::Events, &key)?;
+            let bytes =
+                open_chunk(&key, held).map_err(|_| ConflictableTransactionError::Abort(()))?;
+            &mut st.chunk.insert((key, bytes)).1
+        }
+    };
+    push_entry(bytes, st.seq, event).ok_or(ConflictableTransactionError::Abort(()))
+}
+
+/// Writes the chunk the round appended to, if any.
+fn close_chunk(tx: &mut Tx<'_>, st: &mut RoundState<'_>) -> TxResult<()> {
+    if let Some((key, bytes)) = st.chunk.take() {
+        tx.insert(TreeId::Events, &key, &bytes)?;
+    }
+    Ok(())
 }
 
 impl SessionStore {
@@ -242,12 +272,14 @@ fn transaction(
         requeued: 0,
         stored,
         written: HashMap::new(),
+        chunk: None,
     };
     let mut applied = Vec::with_capacity(items.len());
     let result = (|| {
         for item in items {
             applied.push(apply(&mut tx, &mut st, item)?);
         }
+        close_chunk(&mut tx, &mut st)?;
         tx.insert(TreeId::Meta, ROUND_KEY, &start.round.to_be_bytes())?;
         tx.insert(TreeId::Meta, NEXT_SEQ_KEY, &st.seq.to_be_bytes())?;
         tx.insert(TreeId::Meta, GROUP_COUNT_KEY, &st.groups.to_be_bytes())
@@ -340,7 +372,7 @@ fn change(tx: &mut Tx<'_>, st: &mut RoundState<'_>, item: &Commit) -> TxResult<A
         if !live.get(i).copied().unwrap_or(true) {
             continue;
         }
-        tx.insert(TreeId::Events, &st.seq.to_be_bytes(), &encode_event(e))?;
+        log_event(tx, st, &encode_event(e))?;
         seqs.push(st.seq);
         st.seq += 1;
     }

@@ -1,0 +1,305 @@
+//! The event log's layout: events are kept up to sixteen to a key. An open sled database keeps
+//! state per key, and a log of one event to a key cost ~43 MiB of memory per million events
+//! retained in sled alone, against ~10 at sixteen to a key (docs/benchmarks.md, "The log and
+//! the groups apart").
+//!
+//! A chunk's key is the first sequence number it can hold (a multiple of `CHUNK`); its value is
+//! `MARK`, then its events in order, each as its sequence number (8 bytes), its length (4) and
+//! the logged event (see `cursor::encode_event`). A round appends its events to their chunks in
+//! its own transaction, so a chunk still filling is rewritten by the committer only, and by
+//! pruning with a compare-and-swap. A store written before chunks (one event to a key) is
+//! converted when it is opened (`upgrade`).
+
+use std::collections::VecDeque;
+
+use sled::{IVec, Tree};
+
+use super::cursor::decode_event;
+use super::trees::{TreeId, Trees};
+use super::{seq_of, u64_of, SessionStore, StoreError, StoreResult};
+
+/// The most events one key holds: sled splits a leaf past sixteen entries.
+pub(super) const CHUNK: u64 = 16;
+/// The first byte of a chunk (an event logged alone starts with its header, 1, or with `{`).
+const MARK: u8 = 2;
+/// The bytes ahead of each event in a chunk: its sequence number and its length.
+const ENTRY_HEAD: usize = 12;
+
+/// The key of the chunk that holds event `seq`.
+pub(super) fn chunk_key(seq: u64) -> [u8; 8] {
+    (seq - seq % CHUNK).to_be_bytes()
+}
+
+fn corrupt(detail: &str) -> StoreError {
+    StoreError::Corrupt {
+        tree: "events",
+        detail: detail.into(),
+    }
+}
+
+/// The events of one entry of the log, oldest first: a chunk's, or the one event of a key
+/// written before chunks.
+pub(super) fn entries(k: &[u8], v: &IVec) -> StoreResult<Vec<(u64, IVec)>> {
+    if v.first() != Some(&MARK) {
+        return Ok(vec![(seq_of(k, "events")?, v.clone())]);
+    }
+    let mut out = Vec::new();
+    let mut at = 1;
+    while at < v.len() {
+        let head = v
+            .get(at..at + ENTRY_HEAD)
+            .ok_or_else(|| corrupt("a chunk's entry is cut short"))?;
+        let seq = u64_of(&head[..8]);
+        let len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]) as usize;
+        let start = at + ENTRY_HEAD;
+        if start + len > v.len() {
+            return Err(corrupt("a chunk's event is cut short"));
+        }
+        out.push((seq, v.subslice(start, len)));
+        at = start + len;
+    }
+    Ok(out)
+}
+
+/// A chunk's bytes with events `items`, or `None` when there are none.
+fn chunk_of<'a>(items: impl IntoIterator<Item = (u64, &'a [u8])>) -> Option<Vec<u8>> {
+    let mut out = vec![MARK];
+    for (seq, event) in items {
+        push_entry(&mut out, seq, event)?;
+    }
+    (out.len() > 1).then_some(out)
+}
+
+/// Appends event `seq` to a chunk's bytes; `None` for an event too long to log (over 4 GiB).
+pub(super) fn push_entry(chunk: &mut Vec<u8>, seq: u64, event: &[u8]) -> Option<()> {
+    let len = u32::try_from(event.len()).ok()?;
+    chunk.extend_from_slice(&seq.to_be_bytes());
+    chunk.extend_from_slice(&len.to_be_bytes());
+    chunk.extend_from_slice(event);
+    Some(())
+}
+
+/// The bytes a round starts a chunk from: what the key holds, as a chunk.
+pub(super) fn open_chunk(key: &[u8], held: Option<IVec>) -> StoreResult<Vec<u8>> {
+    let Some(v) = held else {
+        return Ok(vec![MARK]);
+    };
+    if v.first() == Some(&MARK) {
+        return Ok(v.to_vec());
+    }
+    let items = entries(key, &v)?;
+    let refs = items.iter().map(|(s, e)| (*s, &e[..]));
+    chunk_of(refs).ok_or_else(|| corrupt("an event too long for a chunk"))
+}
+
+/// The logged events `from..=to`, oldest first, read chunk by chunk.
+pub(super) struct LogRange {
+    chunks: sled::Iter,
+    from: u64,
+    to: u64,
+    ready: VecDeque<(u64, IVec)>,
+}
+
+impl LogRange {
+    pub(super) fn new(log: &Tree, from: u64, to: u64) -> Self {
+        let chunks = if from > to {
+            log.range(to.to_be_bytes()..to.to_be_bytes())
+        } else {
+            log.range(chunk_key(from)..=to.to_be_bytes())
+        };
+        Self {
+            chunks,
+            from,
+            to,
+            ready: VecDeque::new(),
+        }
+    }
+}
+
+impl Iterator for LogRange {
+    type Item = StoreResult<(u64, IVec)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Some(Ok(e));
+            }
+            let (k, v) = match self.chunks.next()? {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            match entries(&k, &v) {
+                Ok(items) => self.ready.extend(
+                    items
+                        .into_iter()
+                        .filter(|(s, _)| (self.from..=self.to).contains(s)),
+                ),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// The sequence number of the last event in the log, if any.
+pub(super) fn last_logged(t: &Trees) -> StoreResult<Option<u64>> {
+    let Some((k, v)) = t.tree(TreeId::Events).last()? else {
+        return Ok(None);
+    };
+    Ok(entries(&k, &v)?.last().map(|(s, _)| *s))
+}
+
+/// How many events one batch of the conversion moves at most.
+const UPGRADE_BATCH: usize = 1024;
+
+/// Converts a log written one event to a key into chunks, a batch at a time, each batch
+/// atomic: an interrupted conversion goes on at the next open. Returns the events converted.
+/// A log whose last entry is a chunk is converted (each batch ends with whole chunks, in key
+/// order, and a converted store writes only chunks).
+pub(super) fn upgrade(t: &Trees) -> StoreResult<usize> {
+    let log = t.tree(TreeId::Events);
+    match log.last()? {
+        Some((_, v)) if v.first() != Some(&MARK) => {}
+        _ => return Ok(0),
+    }
+    let mut moved = 0;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    let mut chunk: Option<([u8; 8], Vec<u8>)> = None;
+    for r in log.iter() {
+        let (k, v) = r?;
+        if v.first() == Some(&MARK) {
+            continue; // converted before an interruption
+        }
+        let seq = seq_of(&k, "events")?;
+        let key = chunk_key(seq);
+        if chunk.as_ref().is_some_and(|(at, _)| *at != key) {
+            if let Some((at, bytes)) = chunk.take() {
+                batch.insert(&at, bytes);
+            }
+            if in_batch >= UPGRADE_BATCH {
+                log.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
+            }
+        }
+        let bytes = match chunk.as_mut() {
+            Some((_, bytes)) => bytes,
+            // A chunk is converted whole in one batch: none is held at its key yet.
+            None => &mut chunk.insert((key, vec![MARK])).1,
+        };
+        if k[..] != key[..] {
+            batch.remove(k);
+        }
+        push_entry(bytes, seq, &v).ok_or_else(|| corrupt("an event too long for a chunk"))?;
+        in_batch += 1;
+        moved += 1;
+    }
+    if let Some((at, bytes)) = chunk {
+        batch.insert(&at, bytes);
+    }
+    log.apply_batch(batch)?;
+    t.db.flush()?;
+    tracing::info!(events = moved, "converted a store's event log to chunks");
+    Ok(moved)
+}
+
+impl SessionStore {
+    /// Durable events after `after` (exclusive), oldest first.
+    pub fn events_after(&self, after: u64, limit: usize) -> StoreResult<Vec<(u64, IVec)>> {
+        // Opened first: a store's counters are read when it opens.
+        let t = self.trees()?;
+        let durable = self.durable_seq();
+        let mut out = Vec::new();
+        let from = after.saturating_add(1);
+        for r in LogRange::new(t.tree(TreeId::Events), from, durable).take(limit) {
+            let (seq, v) = r?;
+            out.push((seq, decode_event(v)?.body));
+        }
+        Ok(out)
+    }
+
+    /// The envelope of event `seq`, as sent.
+    pub fn event(&self, seq: u64) -> StoreResult<Option<IVec>> {
+        let key = chunk_key(seq);
+        let Some(v) = self.trees()?.tree(TreeId::Events).get(key)? else {
+            return Ok(None);
+        };
+        match entries(&key, &v)?.into_iter().find(|(s, _)| *s == seq) {
+            Some((_, e)) => Ok(Some(decode_event(e)?.body)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes events older than `cutoff_seq` (exclusive) that no pending or dead delivery needs
+    /// (neither a job record nor an endpoint's cursor behind them). A chunk is rewritten with a
+    /// compare-and-swap: one a round wrote to meanwhile is left for the next time.
+    pub fn prune_events_before(&self, cutoff_seq: u64) -> StoreResult<usize> {
+        let t = self.trees()?;
+        let known = self.known_endpoints()?;
+        let Some(needed) = self.needed_events(&t)? else {
+            return Ok(0); // jobs kept moving: next time
+        };
+        let keep = |seq: u64, v: &IVec| -> StoreResult<bool> {
+            if seq >= cutoff_seq || needed.contains(&seq) {
+                return Ok(true);
+            }
+            let mut waiting = known
+                .iter()
+                .filter(|k| seq > k.cursor && seq <= k.record.until.unwrap_or(u64::MAX))
+                .peekable();
+            if waiting.peek().is_none() {
+                return Ok(false);
+            }
+            let name = decode_event(v.clone())?.name;
+            Ok(waiting.any(|k| k.record.wants(&name)))
+        };
+        let mut n = 0;
+        for r in t.tree(TreeId::Events).range(..cutoff_seq.to_be_bytes()) {
+            let (k, v) = r?;
+            let items = entries(&k, &v)?;
+            let mut kept = Vec::with_capacity(items.len());
+            for (seq, e) in &items {
+                if keep(*seq, e)? {
+                    kept.push((*seq, &e[..]));
+                }
+            }
+            if kept.len() == items.len() {
+                continue;
+            }
+            let removed = items.len() - kept.len();
+            let rest = chunk_of(kept);
+            let w = self.writable()?;
+            if w.tree(TreeId::Events)
+                .compare_and_swap(&k, Some(&v), rest)?
+                .is_ok()
+            {
+                n += removed;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The sequence number of the first event logged at or after `cutoff_ms` (unix ms),
+    /// or the next one to be written when all are older.
+    pub fn first_event_since(&self, cutoff_ms: u64) -> StoreResult<u64> {
+        #[derive(serde::Deserialize)]
+        struct Stamp {
+            timestamp: u64,
+        }
+        let t = self.trees()?;
+        // Read first: an event committed while the log is read must not count as old.
+        let bound = self.durable_seq();
+        for r in LogRange::new(t.tree(TreeId::Events), 0, bound) {
+            let (seq, v) = r?;
+            let at = serde_json::from_slice::<Stamp>(&decode_event(v)?.body)
+                .map(|s| s.timestamp)
+                .unwrap_or(u64::MAX);
+            if at >= cutoff_ms {
+                return Ok(seq);
+            }
+        }
+        Ok(bound + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests;
