@@ -1,14 +1,17 @@
-//! The event log's layout: events are kept up to sixteen to a key. An open sled database keeps
-//! state per key, and a log of one event to a key cost ~43 MiB of memory per million events
-//! retained in sled alone, against ~10 at sixteen to a key (docs/benchmarks.md, "The log and
-//! the groups apart").
+//! The event log's layout: a round's events of one store share a key. An open sled database
+//! keeps state per key, and a log of one event to a key cost ~43 MiB of memory per million
+//! events retained in sled alone, ~17 at four to a key and ~10 at sixteen (docs/benchmarks.md,
+//! "The log and the groups apart").
 //!
-//! A chunk's key is the first sequence number it can hold (a multiple of `CHUNK`); its value is
-//! `MARK`, then its events in order, each as its sequence number (8 bytes), its length (4) and
-//! the logged event (see `cursor::encode_event`). A round appends its events to their chunks in
-//! its own transaction, so a chunk still filling is rewritten by the committer only, and by
-//! pruning with a compare-and-swap. A store written before chunks (one event to a key) is
-//! converted when it is opened (`upgrade`).
+//! An entry of the log holds the events one round wrote to one chunk of sixteen sequence
+//! numbers (a multiple of `CHUNK` and the fifteen after it), under the key of its first event;
+//! its value is `MARK`, then its events in order, each as its sequence number (8 bytes), its
+//! length (4) and the logged event (see `cursor::encode_event`). So the entry holding event `s`
+//! has a key between `chunk_key(s)` and `s`. An entry is written once, by its round, and
+//! rewritten only by pruning (with a compare-and-swap), as a store's log written one event to
+//! a key before entries (a value without `MARK`) is read as entries of one event. Appending to
+//! an entry instead, to reach sixteen to a key, was measured: the gateway's RSS then grew by
+//! ~680 MiB per million events while it ran (docs/benchmarks.md).
 
 use std::collections::VecDeque;
 
@@ -25,7 +28,7 @@ const MARK: u8 = 2;
 /// The bytes ahead of each event in a chunk: its sequence number and its length.
 const ENTRY_HEAD: usize = 12;
 
-/// The key of the chunk that holds event `seq`.
+/// The first key an entry holding event `seq` can have.
 pub(super) fn chunk_key(seq: u64) -> [u8; 8] {
     (seq - seq % CHUNK).to_be_bytes()
 }
@@ -37,8 +40,7 @@ fn corrupt(detail: &str) -> StoreError {
     }
 }
 
-/// The events of one entry of the log, oldest first: a chunk's, or the one event of a key
-/// written before chunks.
+/// The events of one entry of the log, oldest first (one for a key written before entries).
 pub(super) fn entries(k: &[u8], v: &IVec) -> StoreResult<Vec<(u64, IVec)>> {
     if v.first() != Some(&MARK) {
         return Ok(vec![(seq_of(k, "events")?, v.clone())]);
@@ -61,8 +63,8 @@ pub(super) fn entries(k: &[u8], v: &IVec) -> StoreResult<Vec<(u64, IVec)>> {
     Ok(out)
 }
 
-/// A chunk's bytes with events `items`, or `None` when there are none.
-fn chunk_of<'a>(items: impl IntoIterator<Item = (u64, &'a [u8])>) -> Option<Vec<u8>> {
+/// An entry with events `items`, or `None` when there are none.
+fn entry_of<'a>(items: impl IntoIterator<Item = (u64, &'a [u8])>) -> Option<Vec<u8>> {
     let mut out = vec![MARK];
     for (seq, event) in items {
         push_entry(&mut out, seq, event)?;
@@ -70,29 +72,21 @@ fn chunk_of<'a>(items: impl IntoIterator<Item = (u64, &'a [u8])>) -> Option<Vec<
     (out.len() > 1).then_some(out)
 }
 
-/// Appends event `seq` to a chunk's bytes; `None` for an event too long to log (over 4 GiB).
-pub(super) fn push_entry(chunk: &mut Vec<u8>, seq: u64, event: &[u8]) -> Option<()> {
+/// Appends event `seq` to an entry's bytes; `None` for an event too long to log (over 4 GiB).
+pub(super) fn push_entry(entry: &mut Vec<u8>, seq: u64, event: &[u8]) -> Option<()> {
     let len = u32::try_from(event.len()).ok()?;
-    chunk.extend_from_slice(&seq.to_be_bytes());
-    chunk.extend_from_slice(&len.to_be_bytes());
-    chunk.extend_from_slice(event);
+    entry.extend_from_slice(&seq.to_be_bytes());
+    entry.extend_from_slice(&len.to_be_bytes());
+    entry.extend_from_slice(event);
     Some(())
 }
 
-/// The bytes a round starts a chunk from: what the key holds, as a chunk.
-pub(super) fn open_chunk(key: &[u8], held: Option<IVec>) -> StoreResult<Vec<u8>> {
-    let Some(v) = held else {
-        return Ok(vec![MARK]);
-    };
-    if v.first() == Some(&MARK) {
-        return Ok(v.to_vec());
-    }
-    let items = entries(key, &v)?;
-    let refs = items.iter().map(|(s, e)| (*s, &e[..]));
-    chunk_of(refs).ok_or_else(|| corrupt("an event too long for a chunk"))
+/// The bytes an entry starts from.
+pub(super) fn new_entry() -> Vec<u8> {
+    vec![MARK]
 }
 
-/// The logged events `from..=to`, oldest first, read chunk by chunk.
+/// The logged events `from..=to`, oldest first, read entry by entry.
 pub(super) struct LogRange {
     chunks: sled::Iter,
     from: u64,
@@ -148,60 +142,6 @@ pub(super) fn last_logged(t: &Trees) -> StoreResult<Option<u64>> {
     Ok(entries(&k, &v)?.last().map(|(s, _)| *s))
 }
 
-/// How many events one batch of the conversion moves at most.
-const UPGRADE_BATCH: usize = 1024;
-
-/// Converts a log written one event to a key into chunks, a batch at a time, each batch
-/// atomic: an interrupted conversion goes on at the next open. Returns the events converted.
-/// A log whose last entry is a chunk is converted (each batch ends with whole chunks, in key
-/// order, and a converted store writes only chunks).
-pub(super) fn upgrade(t: &Trees) -> StoreResult<usize> {
-    let log = t.tree(TreeId::Events);
-    match log.last()? {
-        Some((_, v)) if v.first() != Some(&MARK) => {}
-        _ => return Ok(0),
-    }
-    let mut moved = 0;
-    let mut batch = sled::Batch::default();
-    let mut in_batch = 0;
-    let mut chunk: Option<([u8; 8], Vec<u8>)> = None;
-    for r in log.iter() {
-        let (k, v) = r?;
-        if v.first() == Some(&MARK) {
-            continue; // converted before an interruption
-        }
-        let seq = seq_of(&k, "events")?;
-        let key = chunk_key(seq);
-        if chunk.as_ref().is_some_and(|(at, _)| *at != key) {
-            if let Some((at, bytes)) = chunk.take() {
-                batch.insert(&at, bytes);
-            }
-            if in_batch >= UPGRADE_BATCH {
-                log.apply_batch(std::mem::take(&mut batch))?;
-                in_batch = 0;
-            }
-        }
-        let bytes = match chunk.as_mut() {
-            Some((_, bytes)) => bytes,
-            // A chunk is converted whole in one batch: none is held at its key yet.
-            None => &mut chunk.insert((key, vec![MARK])).1,
-        };
-        if k[..] != key[..] {
-            batch.remove(k);
-        }
-        push_entry(bytes, seq, &v).ok_or_else(|| corrupt("an event too long for a chunk"))?;
-        in_batch += 1;
-        moved += 1;
-    }
-    if let Some((at, bytes)) = chunk {
-        batch.insert(&at, bytes);
-    }
-    log.apply_batch(batch)?;
-    t.db.flush()?;
-    tracing::info!(events = moved, "converted a store's event log to chunks");
-    Ok(moved)
-}
-
 impl SessionStore {
     /// Durable events after `after` (exclusive), oldest first.
     pub fn events_after(&self, after: u64, limit: usize) -> StoreResult<Vec<(u64, IVec)>> {
@@ -219,11 +159,16 @@ impl SessionStore {
 
     /// The envelope of event `seq`, as sent.
     pub fn event(&self, seq: u64) -> StoreResult<Option<IVec>> {
-        let key = chunk_key(seq);
-        let Some(v) = self.trees()?.tree(TreeId::Events).get(key)? else {
+        let t = self.trees()?;
+        let Some((k, v)) = t
+            .tree(TreeId::Events)
+            .range(chunk_key(seq)..=seq.to_be_bytes())
+            .next_back()
+            .transpose()?
+        else {
             return Ok(None);
         };
-        match entries(&key, &v)?.into_iter().find(|(s, _)| *s == seq) {
+        match entries(&k, &v)?.into_iter().find(|(s, _)| *s == seq) {
             Some((_, e)) => Ok(Some(decode_event(e)?.body)),
             None => Ok(None),
         }
@@ -266,7 +211,7 @@ impl SessionStore {
                 continue;
             }
             let removed = items.len() - kept.len();
-            let rest = chunk_of(kept);
+            let rest = entry_of(kept);
             let w = self.writable()?;
             if w.tree(TreeId::Events)
                 .compare_and_swap(&k, Some(&v), rest)?

@@ -80,9 +80,7 @@ impl Trees {
             tree: "meta",
             detail: "the store's trees did not open".into(),
         })?;
-        let t = Self { db, all };
-        super::log::upgrade(&t)?;
-        Ok(t)
+        Ok(Self { db, all })
     }
 
     pub fn tree(&self, id: TreeId) -> &Tree {

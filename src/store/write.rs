@@ -13,7 +13,7 @@ use sled::{IVec, Transactional};
 
 use super::cursor::{cursor_key, encode_event, endpoint_key, EndpointRecord};
 use super::fault::Undo;
-use super::log::{chunk_key, open_chunk, push_entry};
+use super::log::{chunk_key, new_entry, push_entry};
 use super::trees::{TreeId, Trees};
 use super::work::{Applied, Commit, EndpointFilter, GroupWrite, PictureWrite, Work};
 use super::{u64_of, SESSION_KEY};
@@ -87,26 +87,23 @@ struct RoundState<'a> {
     stored: &'a HashMap<String, u64>,
     /// Versions written by earlier changes of this round.
     written: HashMap<String, u64>,
-    /// The log's chunk the round appends to: its key and bytes, written when the round moves
-    /// to the next chunk or ends.
+    /// The round's entry of the log being filled: its key and bytes, written when the round
+    /// moves to the next chunk or ends.
     chunk: Option<([u8; 8], Vec<u8>)>,
 }
 
-/// Appends event `st.seq` to its chunk of the log.
+/// Appends event `st.seq` to the round's entry of the log: one per round and chunk, keyed by
+/// its first event (see `log.rs`), never rewritten.
 fn log_event(tx: &mut Tx<'_>, st: &mut RoundState<'_>, event: &[u8]) -> TxResult<()> {
-    let key = chunk_key(st.seq);
-    if st.chunk.as_ref().is_some_and(|(at, _)| *at != key) {
+    let key = st.seq.to_be_bytes();
+    if st
+        .chunk
+        .as_ref()
+        .is_some_and(|(at, _)| chunk_key(u64::from_be_bytes(*at)) != chunk_key(st.seq))
+    {
         close_chunk(tx, st)?;
     }
-    let bytes = match st.chunk.as_mut() {
-        Some((_, bytes)) => bytes,
-        None => {
-            let held = tx.get(TreeId::Events, &key)?;
-            let bytes =
-                open_chunk(&key, held).map_err(|_| ConflictableTransactionError::Abort(()))?;
-            &mut st.chunk.insert((key, bytes)).1
-        }
-    };
+    let bytes = &mut st.chunk.get_or_insert_with(|| (key, new_entry())).1;
     push_entry(bytes, st.seq, event).ok_or(ConflictableTransactionError::Abort(()))
 }
 

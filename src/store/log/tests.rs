@@ -1,5 +1,5 @@
-//! The log's layout: chunks of sixteen, logs written one event to a key converted on open,
-//! pruning that rewrites a chunk around what is still needed.
+//! The log's layout: a round's events to a key within chunks of sixteen, logs written one event
+//! to a key read as before, pruning that rewrites an entry around what is still needed.
 
 use super::super::cursor::encode_event;
 use super::super::trees::{TreeId, Trees};
@@ -92,10 +92,10 @@ fn write_old_log(dir: &std::path::Path, n: u64) {
 }
 
 #[test]
-fn events_share_a_key_sixteen_at_a_time_across_rounds_and_reopens() {
+fn a_rounds_events_share_a_key_split_where_a_chunk_of_sixteen_ends() {
     let dir = tempfile::tempdir().expect("dir");
     let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
-    // Rounds of 3 and 4 events: chunks fill across rounds, and a round spans two chunks.
+    // Rounds of 3 and 4 events: 15..=17 spans two chunks.
     let mut seq = 1;
     for size in [3u64, 4, 3, 4, 3, 4, 3, 4, 3, 4] {
         let events = (seq..seq + size).map(event).collect();
@@ -111,7 +111,11 @@ fn events_share_a_key_sixteen_at_a_time_across_rounds_and_reopens() {
     assert_eq!(store.event(36).expect("read"), None);
     assert_eq!(store.logged_events(14, 18, 3).expect("read").len(), 3);
     drop(store);
-    assert_eq!(keys(dir.path()), [0, 16, 32], "35 events in three keys");
+    assert_eq!(
+        keys(dir.path()),
+        [1, 4, 8, 11, 15, 16, 18, 22, 25, 29, 32],
+        "a key per round, and one more where a round crosses a chunk's end"
+    );
     let store = SessionStore::open(dir.path(), Faults::default()).expect("reopen");
     let applied = store
         .commit_many(&[change(36, vec![event(36)])])
@@ -125,7 +129,7 @@ fn events_share_a_key_sixteen_at_a_time_across_rounds_and_reopens() {
 }
 
 #[test]
-fn a_log_written_one_event_to_a_key_is_converted_when_opened_and_reads_the_same() {
+fn a_log_written_one_event_to_a_key_reads_the_same_and_goes_on() {
     let dir = tempfile::tempdir().expect("dir");
     write_old_log(dir.path(), 40);
     let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
@@ -135,42 +139,24 @@ fn a_log_written_one_event_to_a_key_is_converted_when_opened_and_reads_the_same(
         Some(event(3).body.as_bytes()),
         "an event logged as its envelope alone"
     );
+    assert_eq!(
+        store.event(17).expect("read").as_deref(),
+        Some(event(17).body.as_bytes())
+    );
     let applied = store
-        .commit_many(&[change(41, vec![event(41)])])
+        .commit_many(&[change(41, vec![event(41), event(42)])])
         .expect("round");
-    assert_eq!(applied[0].seqs, [41]);
-    assert_eq!(ids(&store), expected(1..=41));
+    assert_eq!(applied[0].seqs, [41, 42]);
+    assert_eq!(ids(&store), expected(1..=42));
+    store.set_cursor(HOOK, 42).expect("delivered");
+    assert_eq!(store.prune_events_before(41).expect("prune"), 40);
+    assert_eq!(ids(&store), expected(41..=42));
     drop(store);
-    assert_eq!(keys(dir.path()), [0, 16, 32]);
+    assert_eq!(keys(dir.path()), [41]);
 }
 
 #[test]
-fn an_interrupted_conversion_goes_on_at_the_next_open() {
-    let dir = tempfile::tempdir().expect("dir");
-    write_old_log(dir.path(), 40);
-    {
-        // As if the process died after the conversion's first batch: chunk 0 converted.
-        let db = raw(dir.path());
-        let log = db.open_tree("events").expect("tree");
-        let mut chunk = vec![MARK];
-        for seq in 1..16u64 {
-            let v = log
-                .remove(seq.to_be_bytes())
-                .expect("remove")
-                .expect("held");
-            push_entry(&mut chunk, seq, &v).expect("entry");
-        }
-        log.insert(0u64.to_be_bytes(), chunk).expect("insert");
-        db.flush().expect("flush");
-    }
-    let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
-    assert_eq!(ids(&store), expected(1..=40));
-    drop(store);
-    assert_eq!(keys(dir.path()), [0, 16, 32]);
-}
-
-#[test]
-fn pruning_rewrites_a_chunk_around_the_events_still_needed() {
+fn pruning_rewrites_an_entry_around_the_events_still_needed() {
     let dir = tempfile::tempdir().expect("dir");
     let store = SessionStore::open(dir.path(), Faults::default()).expect("open");
     store
@@ -182,11 +168,11 @@ fn pruning_rewrites_a_chunk_around_the_events_still_needed() {
     assert_eq!(ids(&store), expected(21..=40));
     assert_eq!(store.event(20).expect("read"), None);
     assert!(store.event(21).expect("read").is_some());
-    // Before the cutoff only: a chunk straddling it keeps its later events.
+    // Before the cutoff only: an entry straddling it keeps its later events.
     store.set_cursor(HOOK, 40).expect("delivered");
     assert_eq!(store.prune_events_before(35).expect("prune"), 14);
     assert_eq!(ids(&store), expected(35..=40));
     assert_eq!(store.first_event_since(37).expect("scan"), 37);
     drop(store);
-    assert_eq!(keys(dir.path()), [32], "emptied chunks leave the tree");
+    assert_eq!(keys(dir.path()), [32], "emptied entries leave the tree");
 }
