@@ -1,17 +1,16 @@
-//! The event log's layout: a round's events of one store share a key. An open sled database
-//! keeps state per key, and a log of one event to a key cost ~43 MiB of memory per million
-//! events retained in sled alone, ~17 at four to a key and ~10 at sixteen (docs/benchmarks.md,
-//! "The log and the groups apart").
+//! The event log's layout: a round's events of one store share a key. An opened sled database
+//! keeps state per key: a reopened log costs ~43 MiB per million events in sled alone at one
+//! event to a key and ~17 at four (docs/benchmarks.md, "The log and the groups apart").
 //!
-//! An entry of the log holds the events one round wrote to one chunk of sixteen sequence
-//! numbers (a multiple of `CHUNK` and the fifteen after it), under the key of its first event;
-//! its value is `MARK`, then its events in order, each as its sequence number (8 bytes), its
-//! length (4) and the logged event (see `cursor::encode_event`). So the entry holding event `s`
-//! has a key between `chunk_key(s)` and `s`. An entry is written once, by its round, and
-//! rewritten only by pruning (with a compare-and-swap), as a store's log written one event to
-//! a key before entries (a value without `MARK`) is read as entries of one event. Appending to
-//! an entry instead, to reach sixteen to a key, was measured: the gateway's RSS then grew by
-//! ~680 MiB per million events while it ran (docs/benchmarks.md).
+//! An entry of the log holds the events one round wrote within one chunk of sequence numbers
+//! (a multiple of `CHUNK` and the fifteen after it), under the key of its first event. Its value
+//! is `MARK`, then its events in order, each as its sequence number (8 bytes), its length (4)
+//! and the logged event (`cursor::encode_event`). So the entry holding event `s` has a key
+//! between `chunk_key(s)` and `s`. An entry is written once, by its round, and rewritten only by
+//! pruning, with a compare-and-swap. A log written before entries (one event to a key, no
+//! `MARK`) reads as entries of one event. Appending each round to an entry of sixteen instead was
+//! measured and dropped: the running gateway's RSS grew ~680 MiB per million events
+//! (docs/benchmarks.md, "The log a round to a key").
 
 use std::collections::VecDeque;
 
@@ -21,11 +20,11 @@ use super::cursor::decode_event;
 use super::trees::{TreeId, Trees};
 use super::{seq_of, u64_of, SessionStore, StoreError, StoreResult};
 
-/// The most events one key holds: sled splits a leaf past sixteen entries.
+/// An entry never holds events of two chunks of this many sequence numbers.
 pub(super) const CHUNK: u64 = 16;
-/// The first byte of a chunk (an event logged alone starts with its header, 1, or with `{`).
+/// The first byte of an entry (an event logged alone starts with its header, 1, or with `{`).
 const MARK: u8 = 2;
-/// The bytes ahead of each event in a chunk: its sequence number and its length.
+/// The bytes ahead of each event in an entry: its sequence number and its length.
 const ENTRY_HEAD: usize = 12;
 
 /// The first key an entry holding event `seq` can have.
@@ -50,12 +49,12 @@ pub(super) fn entries(k: &[u8], v: &IVec) -> StoreResult<Vec<(u64, IVec)>> {
     while at < v.len() {
         let head = v
             .get(at..at + ENTRY_HEAD)
-            .ok_or_else(|| corrupt("a chunk's entry is cut short"))?;
+            .ok_or_else(|| corrupt("an entry's event header is cut short"))?;
         let seq = u64_of(&head[..8]);
         let len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]) as usize;
         let start = at + ENTRY_HEAD;
         if start + len > v.len() {
-            return Err(corrupt("a chunk's event is cut short"));
+            return Err(corrupt("an entry's event is cut short"));
         }
         out.push((seq, v.subslice(start, len)));
         at = start + len;
@@ -88,7 +87,7 @@ pub(super) fn new_entry() -> Vec<u8> {
 
 /// The logged events `from..=to`, oldest first, read entry by entry.
 pub(super) struct LogRange {
-    chunks: sled::Iter,
+    entries: sled::Iter,
     from: u64,
     to: u64,
     ready: VecDeque<(u64, IVec)>,
@@ -96,13 +95,13 @@ pub(super) struct LogRange {
 
 impl LogRange {
     pub(super) fn new(log: &Tree, from: u64, to: u64) -> Self {
-        let chunks = if from > to {
+        let entries = if from > to {
             log.range(to.to_be_bytes()..to.to_be_bytes())
         } else {
             log.range(chunk_key(from)..=to.to_be_bytes())
         };
         Self {
-            chunks,
+            entries,
             from,
             to,
             ready: VecDeque::new(),
@@ -118,7 +117,7 @@ impl Iterator for LogRange {
             if let Some(e) = self.ready.pop_front() {
                 return Some(Ok(e));
             }
-            let (k, v) = match self.chunks.next()? {
+            let (k, v) = match self.entries.next()? {
                 Ok(kv) => kv,
                 Err(e) => return Some(Err(e.into())),
             };
@@ -175,8 +174,8 @@ impl SessionStore {
     }
 
     /// Removes events older than `cutoff_seq` (exclusive) that no pending or dead delivery needs
-    /// (neither a job record nor an endpoint's cursor behind them). A chunk is rewritten with a
-    /// compare-and-swap: one a round wrote to meanwhile is left for the next time.
+    /// (neither a job record nor an endpoint's cursor behind them). An entry is rewritten with a
+    /// compare-and-swap: one that changed since it was read is left for the next time.
     pub fn prune_events_before(&self, cutoff_seq: u64) -> StoreResult<usize> {
         let t = self.trees()?;
         let known = self.known_endpoints()?;

@@ -89,7 +89,7 @@ struct RoundState<'a> {
     written: HashMap<String, u64>,
     /// The round's entry of the log being filled: its key and bytes, written when the round
     /// moves to the next chunk or ends.
-    chunk: Option<([u8; 8], Vec<u8>)>,
+    entry: Option<([u8; 8], Vec<u8>)>,
 }
 
 /// Appends event `st.seq` to the round's entry of the log: one per round and chunk, keyed by
@@ -97,19 +97,19 @@ struct RoundState<'a> {
 fn log_event(tx: &mut Tx<'_>, st: &mut RoundState<'_>, event: &[u8]) -> TxResult<()> {
     let key = st.seq.to_be_bytes();
     if st
-        .chunk
+        .entry
         .as_ref()
         .is_some_and(|(at, _)| chunk_key(u64::from_be_bytes(*at)) != chunk_key(st.seq))
     {
-        close_chunk(tx, st)?;
+        close_entry(tx, st)?;
     }
-    let bytes = &mut st.chunk.get_or_insert_with(|| (key, new_entry())).1;
+    let bytes = &mut st.entry.get_or_insert_with(|| (key, new_entry())).1;
     push_entry(bytes, st.seq, event).ok_or(ConflictableTransactionError::Abort(()))
 }
 
-/// Writes the chunk the round appended to, if any.
-fn close_chunk(tx: &mut Tx<'_>, st: &mut RoundState<'_>) -> TxResult<()> {
-    if let Some((key, bytes)) = st.chunk.take() {
+/// Writes the round's entry of the log being filled, if any.
+fn close_entry(tx: &mut Tx<'_>, st: &mut RoundState<'_>) -> TxResult<()> {
+    if let Some((key, bytes)) = st.entry.take() {
         tx.insert(TreeId::Events, &key, &bytes)?;
     }
     Ok(())
@@ -269,14 +269,14 @@ fn transaction(
         requeued: 0,
         stored,
         written: HashMap::new(),
-        chunk: None,
+        entry: None,
     };
     let mut applied = Vec::with_capacity(items.len());
     let result = (|| {
         for item in items {
             applied.push(apply(&mut tx, &mut st, item)?);
         }
-        close_chunk(&mut tx, &mut st)?;
+        close_entry(&mut tx, &mut st)?;
         tx.insert(TreeId::Meta, ROUND_KEY, &start.round.to_be_bytes())?;
         tx.insert(TreeId::Meta, NEXT_SEQ_KEY, &st.seq.to_be_bytes())?;
         tx.insert(TreeId::Meta, GROUP_COUNT_KEY, &st.groups.to_be_bytes())
