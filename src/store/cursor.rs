@@ -198,8 +198,8 @@ impl SessionStore {
         if from > to {
             return Ok(Vec::new());
         }
-        // Events up to `durable` are the same in a failed round's before-images: the live
-        // chunks are read.
+        // A failed round not yet undone wrote only entries past `durable`: the live tree is
+        // read, not its before-images.
         let t = self.trees()?;
         let mut out = Vec::new();
         for r in LogRange::new(t.tree(TreeId::Events), from, to).take(limit) {
