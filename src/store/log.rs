@@ -21,7 +21,7 @@ use super::trees::{TreeId, Trees};
 use super::{seq_of, u64_of, SessionStore, StoreError, StoreResult};
 
 /// An entry never holds events of two chunks of this many sequence numbers.
-pub(super) const CHUNK: u64 = 16;
+const CHUNK: u64 = 16;
 /// The first byte of an entry (an event logged alone starts with its header, 1, or with `{`).
 const MARK: u8 = 2;
 /// The bytes ahead of each event in an entry: its sequence number and its length.
@@ -64,7 +64,7 @@ pub(super) fn entries(k: &[u8], v: &IVec) -> StoreResult<Vec<(u64, IVec)>> {
 
 /// An entry with events `items`, or `None` when there are none.
 fn entry_of<'a>(items: impl IntoIterator<Item = (u64, &'a [u8])>) -> Option<Vec<u8>> {
-    let mut out = vec![MARK];
+    let mut out = new_entry();
     for (seq, event) in items {
         push_entry(&mut out, seq, event)?;
     }

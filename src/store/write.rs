@@ -87,30 +87,30 @@ struct RoundState<'a> {
     stored: &'a HashMap<String, u64>,
     /// Versions written by earlier changes of this round.
     written: HashMap<String, u64>,
-    /// The round's entry of the log being filled: its key and bytes, written when the round
-    /// moves to the next chunk or ends.
-    entry: Option<([u8; 8], Vec<u8>)>,
+    /// The round's entry of the log being filled: its first event's sequence number (its key)
+    /// and its bytes, written when the round moves to the next chunk or ends.
+    entry: Option<(u64, Vec<u8>)>,
 }
 
 /// Appends event `st.seq` to the round's entry of the log: one per round and chunk, keyed by
 /// its first event (see `log.rs`), never rewritten.
 fn log_event(tx: &mut Tx<'_>, st: &mut RoundState<'_>, event: &[u8]) -> TxResult<()> {
-    let key = st.seq.to_be_bytes();
+    let seq = st.seq;
     if st
         .entry
         .as_ref()
-        .is_some_and(|(at, _)| chunk_key(u64::from_be_bytes(*at)) != chunk_key(st.seq))
+        .is_some_and(|(first, _)| chunk_key(*first) != chunk_key(seq))
     {
         close_entry(tx, st)?;
     }
-    let bytes = &mut st.entry.get_or_insert_with(|| (key, new_entry())).1;
-    push_entry(bytes, st.seq, event).ok_or(ConflictableTransactionError::Abort(()))
+    let bytes = &mut st.entry.get_or_insert_with(|| (seq, new_entry())).1;
+    push_entry(bytes, seq, event).ok_or(ConflictableTransactionError::Abort(()))
 }
 
 /// Writes the round's entry of the log being filled, if any.
 fn close_entry(tx: &mut Tx<'_>, st: &mut RoundState<'_>) -> TxResult<()> {
-    if let Some((key, bytes)) = st.entry.take() {
-        tx.insert(TreeId::Events, &key, &bytes)?;
+    if let Some((first, bytes)) = st.entry.take() {
+        tx.insert(TreeId::Events, &first.to_be_bytes(), &bytes)?;
     }
     Ok(())
 }
