@@ -88,6 +88,27 @@ impl Trees {
     }
 }
 
+/// sled's segment size for a new store. It is a trade, measured (docs/benchmarks.md,
+/// "Segments"): sled keeps a record for every segment its file has reached and, for each one in
+/// use, the set of pages with a fragment in it, so a busy store's RSS grows with its log faster
+/// with small segments (512 KiB: 35 against 54 MiB per million events on `retained-long`); but
+/// a cold open reads whole segments, so the first request to a cold session costs more with large
+/// ones (p99 64 against 43 ms on `sessions`). 64 KiB keeps the cold open in its target.
+const SEGMENT_SIZE: usize = 64 * 1024;
+
+/// The segment size of the database at `path`: the one it was made with (sled refuses to open
+/// a database with another), or `SEGMENT_SIZE` for a new one, so that changing `SEGMENT_SIZE`
+/// leaves the stores already made openable.
+fn segment_size_of(path: &Path) -> usize {
+    let Ok(conf) = std::fs::read(path.join("conf")) else {
+        return SEGMENT_SIZE;
+    };
+    String::from_utf8_lossy(&conf)
+        .lines()
+        .find_map(|l| l.strip_prefix("segment_size: ")?.trim().parse().ok())
+        .unwrap_or(SEGMENT_SIZE)
+}
+
 /// How long an open waits for the file lock of a database this process has just dropped.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
@@ -98,11 +119,12 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 fn open_db(path: &Path) -> StoreResult<sled::Db> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(1);
+    let segment_size = segment_size_of(path);
     loop {
         let opened = sled::Config::new()
             .path(path)
             .cache_capacity(1024 * 1024)
-            .segment_size(64 * 1024)
+            .segment_size(segment_size)
             .flush_every_ms(None)
             .open();
         match opened {
@@ -150,6 +172,32 @@ mod tests {
             again.tree(TreeId::Meta).get("k")?.as_deref(),
             Some(&b"v"[..])
         );
+        Ok(())
+    }
+
+    /// A store made with another segment size than today's opens with its own (sled refuses
+    /// another size) and keeps its data; a new store gets `SEGMENT_SIZE`.
+    #[test]
+    fn a_store_keeps_the_segment_size_it_was_made_with() -> StoreResult<()> {
+        let dir = tempfile::tempdir()?;
+        let old = dir.path().join("old");
+        {
+            let db = sled::Config::new()
+                .path(&old)
+                .segment_size(SEGMENT_SIZE * 2)
+                .open()?;
+            db.open_tree("meta")?.insert("k", "v")?;
+            db.flush()?;
+        }
+        assert_eq!(segment_size_of(&old), SEGMENT_SIZE * 2);
+        let again = Trees::open(&old)?;
+        assert_eq!(
+            again.tree(TreeId::Meta).get("k")?.as_deref(),
+            Some(&b"v"[..])
+        );
+        let new = dir.path().join("new");
+        drop(Trees::open(&new)?);
+        assert_eq!(segment_size_of(&new), SEGMENT_SIZE);
         Ok(())
     }
 
