@@ -278,8 +278,12 @@ async fn a_links_share_that_fails_for_a_member_is_applied_in_the_background() {
 
     faults.fail_flushes(None);
     let linked = (json!(cid), json!([{"id": gid, "subject": "Party"}]));
-    common::wait_for(10, "b's copies to catch up", || async {
-        b_sees(&gw, &cid, &gid).await == linked
+    // The copy is readable once its transaction applies; its events are listed once it is
+    // durable (the flush after): wait for both, then check the link was heard once.
+    let heard = |u: &Value| u["group"]["parentGroupId"] == json!(cid);
+    common::wait_for(10, "b's copies to catch up and be heard", || async {
+        let updates = payloads(&gw, "b", "group.v2.update").await;
+        b_sees(&gw, &cid, &gid).await == linked && updates.iter().any(heard)
     })
     .await;
     let updates = payloads(&gw, "b", "group.v2.update").await;
