@@ -113,6 +113,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
     .map_err(|e| StartError::Config(e.to_string()))??;
     let registry = Arc::new(registry.with_denied_networks(deny.clone()));
     sessions::spawn_closer(&registry, config.event_retention_ms());
+    sessions::spawn_archiver(&registry);
     let groups = GroupService::open(registry.clone(), config.test_abort_before_fanout).await?;
     let dispatcher = webhooks::spawn(
         registry.clone(),

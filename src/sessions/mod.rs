@@ -6,7 +6,7 @@ mod session;
 mod stores;
 
 pub use session::Session;
-pub use stores::{prune_store, spawn_closer};
+pub use stores::{prune_store, spawn_archiver, spawn_closer};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

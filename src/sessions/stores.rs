@@ -196,8 +196,10 @@ pub fn prune_store(
 ) -> crate::store::StoreResult<(usize, usize)> {
     let mut events = 0;
     if retention_ms > 0 {
-        let first_kept = store.first_event_since(now_ms.saturating_sub(retention_ms))?;
+        let cutoff_ms = now_ms.saturating_sub(retention_ms);
+        let first_kept = store.first_event_since(cutoff_ms)?;
         events = store.prune_events_before(first_kept)?;
+        events += usize::try_from(store.prune_archive(cutoff_ms)?).unwrap_or(usize::MAX);
     }
     Ok((events, store.prune_remembered(now_ms)?))
 }
@@ -223,6 +225,40 @@ pub fn spawn_closer(registry: &Arc<Registry>, retention_ms: u64) -> tokio::task:
             }
             // At most a few passes a second, however often busy stores wake it.
             tokio::time::sleep(PASS_GAP).await;
+        }
+    })
+}
+
+/// How often the open stores move their old events out of sled into their archives.
+const ARCHIVE_EVERY: Duration = Duration::from_secs(1);
+
+impl Registry {
+    /// Moves each open store's events that every webhook has taken out of sled into its
+    /// archive (`SessionStore::archive_old_events`). Blocking. Answers how many it moved.
+    pub fn archive_pass(&self) -> usize {
+        let mut moved = 0;
+        for s in self.list() {
+            match s.store.archive_old_events() {
+                Ok(n) => moved += n,
+                Err(e) => {
+                    tracing::warn!(session = %s.name, "moving old events to the archive: {e}")
+                }
+            }
+        }
+        moved
+    }
+}
+
+/// Runs `Registry::archive_pass` every second until the registry is dropped.
+pub fn spawn_archiver(registry: &Arc<Registry>) -> tokio::task::JoinHandle<()> {
+    let registry: Weak<Registry> = Arc::downgrade(registry);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(ARCHIVE_EVERY).await;
+            let Some(r) = registry.upgrade() else { break };
+            if let Err(e) = tokio::task::spawn_blocking(move || r.archive_pass()).await {
+                tracing::error!("the archiver failed: {e}");
+            }
         }
     })
 }

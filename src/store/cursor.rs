@@ -202,10 +202,13 @@ impl SessionStore {
         // read, not its before-images.
         let t = self.trees()?;
         let mut out = Vec::new();
-        for r in LogRange::new(t.tree(TreeId::Events), from, to).take(limit) {
-            let (seq, v) = r?;
-            out.push((seq, decode_event(v)?));
-        }
+        self.read_log(&t, from, to, |events| {
+            for r in events.take(limit) {
+                let (seq, v) = r?;
+                out.push((seq, decode_event(v)?));
+            }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -271,6 +274,7 @@ pub(super) fn beyond_tally(t: &Trees, durable: u64) -> StoreResult<Vec<JobTally>
             oldest_seq: 0,
         };
         let records = t.tree(TreeId::Deliveries);
+        // Only events every endpoint has taken leave sled for the archive: these are in sled.
         for r in LogRange::new(t.tree(TreeId::Events), from, last) {
             let (seq, v) = r?;
             // One that failed has a record, counted with the records.

@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 
 use sled::{IVec, Tree};
 
+use super::archive::State;
 use super::cursor::decode_event;
 use super::trees::{TreeId, Trees};
 use super::{seq_of, u64_of, SessionStore, StoreError, StoreResult};
@@ -149,25 +150,40 @@ impl SessionStore {
         let durable = self.durable_seq();
         let mut out = Vec::new();
         let from = after.saturating_add(1);
-        for r in LogRange::new(t.tree(TreeId::Events), from, durable).take(limit) {
-            let (seq, v) = r?;
-            out.push((seq, decode_event(v)?.body));
-        }
+        self.read_log(&t, from, durable, |events| {
+            for r in events.take(limit) {
+                let (seq, v) = r?;
+                out.push((seq, decode_event(v)?.body));
+            }
+            Ok(())
+        })?;
         Ok(out)
+    }
+
+    /// Runs `f` over the logged events `from..=to`, oldest first: those in the archive, then
+    /// those in sled, with the archive's state held so that none leaves sled meanwhile.
+    pub(super) fn read_log<R>(
+        &self,
+        t: &Trees,
+        from: u64,
+        to: u64,
+        f: impl FnOnce(&mut dyn Iterator<Item = StoreResult<(u64, IVec)>>) -> StoreResult<R>,
+    ) -> StoreResult<R> {
+        let held = self.archive.read()?;
+        let none = State::default();
+        let state = held.as_ref().unwrap_or(&none);
+        let log = t.tree(TreeId::Events);
+        // Below the floor: what pruning the archive put back because a delivery needs it.
+        let kept = LogRange::new(log, from, to.min(state.floor().saturating_sub(1)));
+        let cold = self.archive.range(state, from, to);
+        let hot = LogRange::new(log, from.max(state.last() + 1), to);
+        f(&mut kept.chain(cold).chain(hot))
     }
 
     /// The envelope of event `seq`, as sent.
     pub fn event(&self, seq: u64) -> StoreResult<Option<IVec>> {
         let t = self.trees()?;
-        let Some((k, v)) = t
-            .tree(TreeId::Events)
-            .range(chunk_key(seq)..=seq.to_be_bytes())
-            .next_back()
-            .transpose()?
-        else {
-            return Ok(None);
-        };
-        match entries(&k, &v)?.into_iter().find(|(s, _)| *s == seq) {
+        match self.read_log(&t, seq, seq, |events| events.next().transpose())? {
             Some((_, e)) => Ok(Some(decode_event(e)?.body)),
             None => Ok(None),
         }
@@ -178,6 +194,11 @@ impl SessionStore {
     /// compare-and-swap: one that changed since it was read is left for the next time.
     pub fn prune_events_before(&self, cutoff_seq: u64) -> StoreResult<usize> {
         let t = self.trees()?;
+        let _turn = self
+            .archive
+            .upkeep
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
         let known = self.known_endpoints()?;
         let Some(needed) = self.needed_events(&t)? else {
             return Ok(0); // jobs kept moving: next time
@@ -245,5 +266,7 @@ impl SessionStore {
     }
 }
 
+#[cfg(test)]
+mod archive_tests;
 #[cfg(test)]
 mod tests;

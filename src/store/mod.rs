@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use sled::IVec;
 
+mod archive;
 mod catalog;
+mod cold;
 mod commit;
 mod cursor;
 mod fault;
@@ -103,6 +105,9 @@ const GROUP_COUNT_KEY: &[u8] = b"group_count";
 /// given out twice even when pruning has emptied the log.
 const NEXT_SEQ_KEY: &[u8] = b"next_seq";
 
+/// meta: the archive's floor (`store/archive.rs`, `State::floor`).
+const ARCHIVE_FLOOR_KEY: &[u8] = b"archive_floor";
+
 /// The store of one session.
 pub struct SessionStore {
     path: PathBuf,
@@ -140,6 +145,8 @@ pub struct SessionStore {
     /// Counts dead deliveries put back to pending, so the dispatcher knows to look behind
     /// what it has already read (such a job keeps its old sequence number).
     requeues: AtomicU64,
+    /// The log's old entries, moved out of sled (`archive.rs`).
+    archive: archive::Archive,
     /// Odd while the committer moves jobs between pending and dead, bumped before and after:
     /// pruning reads both trees again when a move ran meanwhile (a job flipping twice between
     /// its reads would otherwise be missed, and its event pruned).
@@ -167,6 +174,7 @@ fn seq_of(k: &[u8], tree: &'static str) -> StoreResult<u64> {
 /// What the store keeps in memory about its database, read when it is opened (again).
 struct Counters {
     next_seq: u64,
+    archive_floor: u64,
     round: u64,
     groups: u64,
 }
@@ -183,6 +191,7 @@ fn counters(t: &Trees) -> StoreResult<Counters> {
     };
     Ok(Counters {
         next_seq,
+        archive_floor: meta.get(ARCHIVE_FLOOR_KEY)?.map_or(0, |v| u64_of(&v)),
         round,
         groups,
     })
@@ -222,6 +231,7 @@ impl SessionStore {
             group_count: AtomicU64::new(0),
             requeues: AtomicU64::new(0),
             moves: AtomicU64::new(0),
+            archive: archive::Archive::new(path),
         }
     }
 
@@ -230,6 +240,7 @@ impl SessionStore {
         if let Ok(mut n) = self.next_seq.lock() {
             *n = c.next_seq;
         }
+        self.archive.fence(c.next_seq, c.archive_floor);
         self.durable.store(c.next_seq - 1, Ordering::Release);
         self.opened_seq.store(c.next_seq - 1, Ordering::Release);
         self.round.store(c.round, Ordering::Release);
@@ -241,6 +252,11 @@ impl SessionStore {
     }
 
     /// The open database, for the length of one read or write.
+    /// The open database, if it is open, without opening it or counting a use.
+    fn open_trees(&self) -> Option<Arc<Trees>> {
+        self.trees.read().ok().and_then(|slot| slot.clone())
+    }
+
     fn trees(&self) -> StoreResult<Arc<Trees>> {
         let open = {
             let slot = self.trees.read().map_err(|_| StoreError::Poisoned)?;

@@ -18,16 +18,43 @@ impl SessionStore {
     /// between rounds (`Committer::between_rounds`) or with no committer at all.
     pub fn snapshot(&self) -> StoreResult<Snapshot> {
         let t = self.trees()?;
+        let _turn = self
+            .archive
+            .upkeep
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
         let mut trees = Vec::with_capacity(TreeId::ALL.len());
         for id in TreeId::ALL {
             let mut entries = Vec::new();
-            for kv in t.tree(id).iter() {
-                let (k, v) = kv?;
-                entries.push((k.to_vec(), v.to_vec()));
+            if id == TreeId::Events {
+                self.archived_entries(&t, &mut entries)?;
+            } else {
+                for kv in t.tree(id).iter() {
+                    let (k, v) = kv?;
+                    entries.push((k.to_vec(), v.to_vec()));
+                }
             }
             trees.push((id.name(), entries));
         }
         Ok(Snapshot { trees })
+    }
+
+    /// The log as entries of sled's `events` tree: the archive's events one to a key (as a log
+    /// written before entries reads), then sled's entries past them.
+    fn archived_entries(&self, t: &Trees, out: &mut Entries) -> StoreResult<()> {
+        let last = self.archive.last()?;
+        self.read_log(t, 0, last, |events| {
+            for r in events {
+                let (seq, e) = r?;
+                out.push((seq.to_be_bytes().to_vec(), e.to_vec()));
+            }
+            Ok(())
+        })?;
+        for kv in t.tree(TreeId::Events).range((last + 1).to_be_bytes()..) {
+            let (k, v) = kv?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(())
     }
 }
 

@@ -7,9 +7,9 @@ use super::super::work::{Commit, EndpointFilter, EventRecord, Work};
 use super::super::{Faults, SessionStore, NEXT_SEQ_KEY};
 use super::*;
 
-const HOOK: [u8; 8] = [1; 8];
+pub(super) const HOOK: [u8; 8] = [1; 8];
 
-fn event(n: u64) -> EventRecord {
+pub(super) fn event(n: u64) -> EventRecord {
     EventRecord {
         name: "group.v2.update".into(),
         group: Some("g1@g.us".into()),
@@ -18,7 +18,7 @@ fn event(n: u64) -> EventRecord {
 }
 
 /// One change of group g1 to `version`, logging `events`.
-fn change(version: u64, events: Vec<EventRecord>) -> Commit {
+pub(super) fn change(version: u64, events: Vec<EventRecord>) -> Commit {
     let hook = EndpointFilter {
         id: HOOK,
         url: "http://127.0.0.1:9/h".into(),
@@ -40,7 +40,7 @@ fn change(version: u64, events: Vec<EventRecord>) -> Commit {
 }
 
 /// The ids of every durable event, in order.
-fn ids(store: &SessionStore) -> Vec<(u64, String)> {
+pub(super) fn ids(store: &SessionStore) -> Vec<(u64, String)> {
     let all = store.events_after(0, 1000).expect("events");
     all.into_iter()
         .map(|(seq, body)| {
@@ -50,11 +50,11 @@ fn ids(store: &SessionStore) -> Vec<(u64, String)> {
         .collect()
 }
 
-fn expected(seqs: std::ops::RangeInclusive<u64>) -> Vec<(u64, String)> {
+pub(super) fn expected(seqs: std::ops::RangeInclusive<u64>) -> Vec<(u64, String)> {
     seqs.map(|s| (s, format!("evt_{s}"))).collect()
 }
 
-fn keys(dir: &std::path::Path) -> Vec<u64> {
+pub(super) fn keys(dir: &std::path::Path) -> Vec<u64> {
     let t = Trees::open(dir).expect("open");
     t.tree(TreeId::Events)
         .iter()
