@@ -53,32 +53,13 @@ async fn renames(base: &str, gid: &str, from: usize, to: usize, acked: Arc<Mutex
     }
 }
 
-/// The whole log through `/events`, a page of 1000 at a time: each envelope.
+/// The whole log through `/events`: each envelope.
 async fn whole_log(gw: &Wagate) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut after = String::new();
-    loop {
-        let q = if after.is_empty() {
-            String::new()
-        } else {
-            format!("&after={after}")
-        };
-        let (status, text) = gw
-            .call(
-                reqwest::Method::GET,
-                &format!("/api/arch/events?limit=1000{q}"),
-                None,
-                &[],
-            )
-            .await;
-        assert_eq!(status, 200, "{text}");
-        let page: Vec<Value> = serde_json::from_str(&text).expect("json");
-        let Some(last) = page.last() else {
-            return out;
-        };
-        after = last["cursor"].as_str().expect("cursor").to_owned();
-        out.extend(page.into_iter().map(|e| e["envelope"].clone()));
-    }
+    common::whole_log("arch", |path| async move {
+        let (status, text) = gw.call(reqwest::Method::GET, &path, None, &[]).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    })
+    .await
 }
 
 /// The subjects of the log's renames, in log order.

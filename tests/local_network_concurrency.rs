@@ -11,25 +11,11 @@ use common::local_network::{group_of, three_sessions, B, C};
 
 /// Every envelope of `session`'s log, paging through `/events` by cursor.
 async fn all_events(gw: &common::Gateway, session: &str) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut after = String::new();
-    loop {
-        let q = if after.is_empty() {
-            String::new()
-        } else {
-            format!("&after={after}")
-        };
-        let (s, page) = gw
-            .get(&format!("/api/{session}/events?limit=1000{q}"))
-            .await;
-        assert_eq!(s, StatusCode::OK, "{page}");
-        let page = page.as_array().expect("array").clone();
-        let Some(last) = page.last() else {
-            return out;
-        };
-        after = last["cursor"].as_str().expect("cursor").to_owned();
-        out.extend(page.into_iter().map(|e| e["envelope"].clone()));
-    }
+    common::whole_log(session, |path| async move {
+        let (status, page) = gw.get(&path).await;
+        (status.as_u16(), page)
+    })
+    .await
 }
 
 /// The `(event, payload)` of one group's events in `session`'s log, oldest first.

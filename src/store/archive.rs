@@ -72,7 +72,7 @@ pub(super) struct Archive {
     floor: AtomicU64,
     /// Held by whatever changes the files (moving events here, pruning, a snapshot reading
     /// them with sled), so that they take turns.
-    pub(super) upkeep: Mutex<()>,
+    upkeep: Mutex<()>,
 }
 
 fn corrupt(detail: String) -> StoreError {
@@ -352,6 +352,11 @@ impl Archive {
                 *w = Some(load(&self.dir, fence, floor)?);
             }
         }
+    }
+
+    /// Holds `upkeep` (see there).
+    pub(super) fn turn(&self) -> StoreResult<std::sync::MutexGuard<'_, ()>> {
+        self.upkeep.lock().map_err(|_| StoreError::Poisoned)
     }
 
     /// The last event held here (0: none).

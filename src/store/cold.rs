@@ -33,11 +33,7 @@ impl SessionStore {
         if end < last.saturating_add(BATCH) {
             return Ok(0);
         }
-        let _turn = self
-            .archive
-            .upkeep
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?;
+        let _turn = self.archive.turn()?;
         let taken = known_endpoints(&t)?
             .iter()
             .filter(|k| k.cursor < k.record.until.unwrap_or(u64::MAX))
@@ -102,11 +98,7 @@ impl SessionStore {
     /// needs go back into sled first. Answers how many sequence numbers it pruned.
     pub fn prune_archive(&self, cutoff_ms: u64) -> StoreResult<u64> {
         let t = self.trees()?;
-        let _turn = self
-            .archive
-            .upkeep
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?;
+        let _turn = self.archive.turn()?;
         let Some(needed) = self.needed_events(&t)? else {
             return Ok(0); // jobs kept moving: next time
         };

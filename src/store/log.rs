@@ -194,11 +194,7 @@ impl SessionStore {
     /// compare-and-swap: one that changed since it was read is left for the next time.
     pub fn prune_events_before(&self, cutoff_seq: u64) -> StoreResult<usize> {
         let t = self.trees()?;
-        let _turn = self
-            .archive
-            .upkeep
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?;
+        let _turn = self.archive.turn()?;
         let known = self.known_endpoints()?;
         let Some(needed) = self.needed_events(&t)? else {
             return Ok(0); // jobs kept moving: next time

@@ -18,11 +18,7 @@ impl SessionStore {
     /// between rounds (`Committer::between_rounds`) or with no committer at all.
     pub fn snapshot(&self) -> StoreResult<Snapshot> {
         let t = self.trees()?;
-        let _turn = self
-            .archive
-            .upkeep
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?;
+        let _turn = self.archive.turn()?;
         let mut trees = Vec::with_capacity(TreeId::ALL.len());
         for id in TreeId::ALL {
             let mut entries = Vec::new();

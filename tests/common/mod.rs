@@ -274,3 +274,29 @@ pub async fn serve_app(app: axum::Router) -> SocketAddr {
     });
     addr
 }
+
+/// Every envelope of a session's log, paging through `/events` a thousand at a time: `get`
+/// answers the status and JSON body of a GET of the path it is given.
+pub async fn whole_log<F, Fut>(session: &str, mut get: F) -> Vec<Value>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = (u16, Value)>,
+{
+    let mut out = Vec::new();
+    let mut after = String::new();
+    loop {
+        let q = if after.is_empty() {
+            String::new()
+        } else {
+            format!("&after={after}")
+        };
+        let (status, page) = get(format!("/api/{session}/events?limit=1000{q}")).await;
+        assert_eq!(status, 200, "{page}");
+        let page = page.as_array().expect("array").clone();
+        let Some(last) = page.last() else {
+            return out;
+        };
+        after = last["cursor"].as_str().expect("cursor").to_owned();
+        out.extend(page.into_iter().map(|e| e["envelope"].clone()));
+    }
+}
