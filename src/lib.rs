@@ -144,7 +144,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
             .await
             .map_err(StartError::Config)?;
     }
-    let state = AppState {
+    let state = AppState::new(api::Shared {
         registry,
         groups,
         rendered: Arc::new(api::render::RenderCache::new(config.render_cache_bytes())),
@@ -156,7 +156,7 @@ pub async fn open(config: &Config) -> Result<(AppState, Option<String>), StartEr
         idempotency: Arc::new(idempotency),
         metrics_key: config.metrics_key,
         cluster,
-    };
+    });
     Ok((state, generated))
 }
 

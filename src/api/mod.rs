@@ -43,9 +43,27 @@ use crate::ids::IdError;
 use crate::sessions::Registry;
 use error::{ErrorBody, InternalFault};
 
-/// Everything a handler needs: cheap handles, cloned per request.
+/// Everything a handler needs, behind one `Arc`: axum clones the state into every layer of a
+/// route's service stack for each request, and with a handle per field those clones (and their
+/// drops) took half the gateway's CPU on a cached `GET` (docs/benchmarks.md, "The read path").
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// Sessions and their stores; shared by the API, the group service and the dispatcher.
     pub registry: Arc<Registry>,
     /// The one write path for group state.
