@@ -27,7 +27,7 @@ struct Run {
     groups: u64,
 }
 
-/// `retained-long` (not in `all`: about 20 minutes): the kept set's run with twice the
+/// `retained-long` (not in `all`: 8-20 minutes): the kept set's run with twice the
 /// events, to see whether the log's RSS keeps growing or stays in its working set's band.
 pub async fn retained_long(plan: Plan) -> BenchResult<Vec<Row>> {
     let plan = Plan {
