@@ -234,32 +234,30 @@ fn settle(dir: &Path) -> StoreResult<State> {
     Ok(State::default())
 }
 
-/// The events `from..=to` of the files as they stood, oldest first.
-pub(super) struct Reader {
-    dir: PathBuf,
-    segments: Vec<Segment>,
+/// The events `from..=to` of the files as they stand under the state it borrows, oldest first.
+pub(super) struct Reader<'a> {
+    dir: &'a Path,
+    /// The files from the one that holds `from` on (none when the range is empty here).
+    segments: &'a [Segment],
     next: usize,
     open: Option<(std::io::Take<BufReader<File>>, u64)>,
     from: u64,
     to: u64,
 }
 
-impl Reader {
-    fn new(dir: &Path, state: &State, from: u64, to: u64) -> Self {
+impl<'a> Reader<'a> {
+    fn new(dir: &'a Path, state: &'a State, from: u64, to: u64) -> Self {
         let (from, to) = (from.max(state.floor), to.min(state.last));
-        let start = state
-            .segments
-            .iter()
-            .rposition(|s| s.first <= from)
-            .unwrap_or(0);
+        let segments = if from > to {
+            &[]
+        } else {
+            let start = state.segments.iter().rposition(|s| s.first <= from);
+            &state.segments[start.unwrap_or(0)..]
+        };
         Self {
-            dir: dir.to_owned(),
-            segments: state.segments.clone(),
-            next: if from > to {
-                state.segments.len()
-            } else {
-                start
-            },
+            dir,
+            segments,
+            next: 0,
             open: None,
             from,
             to,
@@ -275,13 +273,13 @@ impl Reader {
             self.next = self.segments.len();
             return Ok(false);
         }
-        let file = File::open(segment_path(&self.dir, seg.first))?;
+        let file = File::open(segment_path(self.dir, seg.first))?;
         self.open = Some((BufReader::new(file).take(seg.len), seg.first));
         Ok(true)
     }
 }
 
-impl Iterator for Reader {
+impl Iterator for Reader<'_> {
     type Item = StoreResult<(u64, IVec)>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -365,7 +363,7 @@ impl Archive {
     }
 
     /// The events `from..=to` held here, read as the files stand under `state`.
-    pub(super) fn range(&self, state: &State, from: u64, to: u64) -> Reader {
+    pub(super) fn range<'a>(&'a self, state: &'a State, from: u64, to: u64) -> Reader<'a> {
         Reader::new(&self.dir, state, from, to)
     }
 

@@ -28,12 +28,13 @@ impl SessionStore {
         let Some(t) = self.open_trees() else {
             return Ok(0);
         };
-        let last = self.archive.last()?;
         let end = self.durable_seq().saturating_sub(HOT);
-        if end < last.saturating_add(BATCH) {
+        if end < self.archive.last()?.saturating_add(BATCH) {
             return Ok(0);
         }
         let _turn = self.archive.turn()?;
+        // Read under the turn: pruning may have raised it meanwhile.
+        let last = self.archive.last()?;
         let taken = known_endpoints(&t)?
             .iter()
             .filter(|k| k.cursor < k.record.until.unwrap_or(u64::MAX))

@@ -251,12 +251,12 @@ impl SessionStore {
         &self.path
     }
 
-    /// The open database, for the length of one read or write.
     /// The open database, if it is open, without opening it or counting a use.
     fn open_trees(&self) -> Option<Arc<Trees>> {
         self.trees.read().ok().and_then(|slot| slot.clone())
     }
 
+    /// The open database, for the length of one read or write.
     fn trees(&self) -> StoreResult<Arc<Trees>> {
         let open = {
             let slot = self.trees.read().map_err(|_| StoreError::Poisoned)?;
